@@ -1,0 +1,56 @@
+# Seeing inside CNNs — the two commands of the README, and a few more.
+#   make lab     create .venv if needed, install the course, open JupyterLab on the course map
+#   make test    same bootstrap, then every test (package tests + notebooks in quick mode)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.course-installed
+PYTEST_ARGS ?=
+
+.PHONY: install lab test test-package test-notebooks slides bench model evaluate deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[lab,test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/index.ipynb
+
+# Every test: the package's tests, then every notebook run top to bottom by nbval in quick mode.
+test: $(STAMP)
+	COURSE_QUICK=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 $(PYTEST_ARGS)
+
+test-package: $(STAMP)
+	COURSE_QUICK=1 $(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-notebooks: $(STAMP)
+	COURSE_QUICK=1 $(PY) -m pytest notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 $(PYTEST_ARGS)
+
+# Rebuild the shipped weights (the only way they are made) and print their figures.
+model: $(STAMP)
+	$(PY) -m course_helpers.train
+	$(PY) -m course_helpers.train --evaluate
+
+evaluate: $(STAMP)
+	$(PY) -m course_helpers.train --evaluate
+
+# Reveal.js slide decks, one per notebook, executed (quick mode by default) into slides/.
+SLIDES_QUICK ?= 1
+slides: $(STAMP)
+	COURSE_QUICK=$(SLIDES_QUICK) $(PY) -m course_helpers.notebooks --slides slides --execute
+
+# Speed and memory measured side by side; writes benchmarks/RESULTS.md.
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+deps: $(STAMP)
+	$(PY) -m course_helpers.deps --write
+
+clean:
+	rm -rf build *.egg-info .pytest_cache slides test-artifacts

@@ -1,0 +1,88 @@
+"""Shared drawing helpers: image grids, heatmap overlays, captions.  Used by every lesson."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def normalize(x, per_item_axes=None, eps: float = 1e-8) -> np.ndarray:
+    """Min-max scale ``x`` to [0, 1]; with ``per_item_axes``, each item separately.
+
+    Used for kernel tiles (lesson 1), activation maps (3.2) and saliency maps (3.5).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    lo = x.min(axis=per_item_axes, keepdims=per_item_axes is not None)
+    hi = x.max(axis=per_item_axes, keepdims=per_item_axes is not None)
+    return (x - lo) / np.maximum(hi - lo, eps)
+
+
+def image_grid(images, titles=None, ncols=8, size=1.6, cmap=None, axes_off=True, suptitle=None,
+               vmin=None, vmax=None):
+    """Draw a list of images in a grid and return the figure.  Used by every lesson."""
+    plt = _plt()
+    images = list(images)
+    n = max(len(images), 1)
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < len(images):
+            img = np.asarray(images[i])
+            ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=vmin, vmax=vmax,
+                      interpolation="nearest")
+            if titles is not None and i < len(titles):
+                ax.set_title(str(titles[i]), fontsize=8)
+        if axes_off:
+            ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def upsample(heatmap, shape) -> np.ndarray:
+    """Resize a 2-D map to ``shape`` (h, w) with bilinear interpolation.  Lessons 3.2, 3.4, 5."""
+    from skimage.transform import resize
+
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    return resize(heatmap, tuple(shape)[:2], order=1, mode="edge", anti_aliasing=False,
+                  preserve_range=True).astype(np.float32)
+
+
+def overlay(image, heatmap, ax=None, alpha=0.5, cmap="jet", title=None, colorbar=False):
+    """Draw ``heatmap`` (any size, upsampled) over ``image``.  Lessons 3.2, 3.4, 3.5, 5."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.2, 3.2))
+    image = np.asarray(image)
+    hm = upsample(heatmap, image.shape[:2])
+    ax.imshow(image)
+    im = ax.imshow(hm, cmap=cmap, alpha=alpha)
+    if colorbar:
+        plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    return ax
+
+
+def draw_caption(image, text, color=(1.0, 1.0, 1.0)):
+    """Return a copy of ``image`` with ``text`` drawn on it (keras-vis's ``utils.draw_text``).
+
+    Lesson 5 uses it to caption activation-maximization images.
+    """
+    from PIL import Image, ImageDraw
+
+    arr = np.asarray(image, dtype=np.float32)
+    pil = Image.fromarray((np.clip(arr, 0, 1) * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(pil)
+    fill = tuple(int(c * 255) for c in color)
+    draw.rectangle([0, 0, min(pil.width, 7 * len(text) + 6), 13], fill=(0, 0, 0))
+    draw.text((3, 1), text, fill=fill)
+    return np.asarray(pil, dtype=np.float32) / 255.0

@@ -1,0 +1,139 @@
+"""course_helpers.models: loading, class names, logits views, VGG paths, errors."""
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+import course_helpers as ch
+from course_helpers import models
+
+
+def test_tensorflow_uses_tf_keras():
+    assert tf.keras.__version__.startswith("2.")  # Keras 2 API, not Keras 3
+    assert isinstance(models.load_model("course-cnn"), keras.Model)
+
+
+def test_course_cnn_is_a_softmax_classifier(course_model, shapes):
+    x, y, _ = shapes
+    p = course_model.predict(x[:8], verbose=0)
+    assert p.shape == (8, len(ch.data.SHAPE_CLASSES))
+    np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-5)
+    assert models.class_names(course_model) == list(ch.data.SHAPE_CLASSES)
+    assert models.class_names("course-cnn") == list(ch.data.SHAPE_CLASSES)
+    assert course_model.get_layer(models.EMBEDDING_LAYER).output_shape[-1] >= 32
+    first = ch.filters.first_layer(course_model)
+    assert first.kernel_size[0] >= 7 and first.kernel.shape[2] == 3
+
+
+def test_available_models_and_unknown_names():
+    names = models.available_models()
+    assert {"course-cnn", "vgg16", "vgg19"} <= set(names)
+    with pytest.raises(ValueError) as err:
+        models.load_model("resnet9000")
+    for name in ("course-cnn", "vgg16", "vgg19"):
+        assert name in str(err.value)
+    with pytest.raises(ValueError, match="Available"):
+        models.class_names("nope")
+
+
+def test_logits_view_shares_weights_and_matches_softmax(course_model, shapes):
+    x = shapes[0][:6]
+    view = models.logits_model(course_model)
+    assert models.logits_model(course_model) is view  # built once, then reused
+    model_vars = {id(v) for v in course_model.weights}
+    assert {id(v) for v in view.weights} <= model_vars  # nothing copied
+    z = view.predict(x, verbose=0)
+    p = course_model.predict(x, verbose=0)
+    np.testing.assert_allclose(tf.nn.softmax(z).numpy(), p, atol=1e-5)
+    # a change to the model's weights shows in the view: they are the same variables
+    dense = course_model.get_layer("logits")
+    old = dense.bias.numpy().copy()
+    try:
+        dense.bias.assign(old + np.arange(len(old), dtype=np.float32))
+        np.testing.assert_allclose(view.predict(x, verbose=0), z + np.arange(len(old)), atol=1e-4)
+    finally:
+        dense.bias.assign(old)
+
+
+@pytest.mark.vgg
+def test_vgg_architecture_with_random_weights_and_its_logits_view():
+    vgg = models.load_model("vgg16", weights=None)
+    assert vgg.input_shape == (None, 224, 224, 3)
+    assert vgg.output_shape == (None, 1000)
+    assert "block1_conv1" in models.conv_layer_names(vgg)
+    assert len(models.class_names(vgg)) == 1000 and models.class_names(vgg)[1] == "goldfish"
+    x = np.random.default_rng(0).random((1, 224, 224, 3)).astype(np.float32)
+    view = models.logits_model(vgg)
+    assert {id(v) for v in view.weights} <= {id(v) for v in vgg.weights}
+    z = view(x).numpy()
+    np.testing.assert_allclose(tf.nn.softmax(z).numpy(), vgg(x).numpy(), rtol=1e-4, atol=1e-6)
+    # the preprocessing layer does what tf_keras.applications.vgg16.preprocess_input does
+    pre = vgg.get_layer("imagenet_preprocess")(x).numpy()
+    ref = keras.applications.vgg16.preprocess_input(x * 255.0)
+    np.testing.assert_allclose(pre, ref, atol=1e-3)
+    del vgg, view
+
+
+@pytest.mark.vgg
+def test_vgg19_architecture():
+    vgg = models.load_model("vgg19", weights=None)
+    assert len(models.conv_layer_names(vgg)) == 16
+
+
+def test_vgg_offline_fails_fast_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache
+    t0 = time.time()
+    with pytest.raises(RuntimeError) as err:
+        models.load_model("vgg16")
+    assert time.time() - t0 < 5
+    msg = str(err.value)
+    assert "course-cnn" in msg and "--fetch" in msg
+    assert not models.vgg_weights_available("vgg19")
+
+
+def test_corrupt_or_missing_weights_give_clear_errors(tmp_path, monkeypatch):
+    import shutil
+
+    src = ch.config.data_dir()
+    shutil.copy(src / "course-cnn.json", tmp_path / "course-cnn.json")
+    shutil.copy(src / "imagenet_classes.txt", tmp_path / "imagenet_classes.txt")
+    monkeypatch.setattr(ch.config, "data_dir", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match="course_helpers.train"):
+        models.load_model("course-cnn")
+    (tmp_path / "course-cnn.weights.h5").write_bytes(b"garbage" * 100)
+    with pytest.raises(ValueError, match="corrupt"):
+        models.load_model("course-cnn")
+
+
+def test_untrained_architecture_and_layer_helpers(course_model):
+    un = models.load_model("course-cnn", weights=None)
+    assert un.count_params() == course_model.count_params()
+    assert models.conv_layer_names(course_model) == ["conv1", "conv2", "conv3", "conv4"]
+    with pytest.raises(ValueError, match="conv1"):
+        models.get_layer(course_model, "conv9")
+    with pytest.raises(ValueError, match="not a Conv2D"):
+        models.require_conv(course_model, "embedding")
+    with pytest.raises(TypeError):
+        models.load_model(3)
+
+
+def test_tf_keras_vis_saliency_runs_on_the_bundled_model(course_model, shapes):
+    """tf-keras-vis works with the course's stack, and agrees with a plain GradientTape."""
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    x, y, _ = shapes
+    img, cls = x[:2], [int(y[0]), int(y[1])]
+    view = models.logits_model(course_model)
+    sal = Saliency(view, clone=False)
+    maps = sal(CategoricalScore(cls), img, keepdims=False, normalize_map=False)
+    assert maps.shape == (2, 64, 64)
+    xt = tf.constant(img)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        z = view(xt, training=False)
+        score = tf.reduce_sum(tf.gather(z, cls, axis=1, batch_dims=0) * tf.eye(2))
+    g = tape.gradient(score, xt).numpy()
+    np.testing.assert_allclose(maps, np.abs(g).max(-1), rtol=1e-4, atol=1e-6)
