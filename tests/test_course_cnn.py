@@ -42,7 +42,7 @@ def test_low_frequency_share_against_known_kernels():
     k = 7
     yy, xx = np.mgrid[:k, :k] - k // 2
     smooth = np.exp(-(xx**2 + yy**2) / 8.0) * xx  # an oriented edge detector, smooth
-    checker = ((xx + yy) % 2) * 2 - 1.0  # the highest frequency there is
+    checker = np.cos(2 * np.pi * 3 * (xx + yy) / k)  # a pure high frequency (3 cycles per kernel)
     kernels = np.stack([np.stack([smooth] * 3, -1), np.stack([checker] * 3, -1)], -1)
     share = filters.low_frequency_share(kernels)
     assert share[0] > 0.9 and share[1] < 1e-6

@@ -12,11 +12,12 @@ def _run(code):
 
 
 def test_import_first_gives_tf_keras():
-    res = _run("import course_helpers, tensorflow as tf, os; "
-               "print(os.environ['TF_USE_LEGACY_KERAS'], tf.keras.__version__)")
+    res = _run("import course_helpers, tensorflow as tf, tf_keras, os; "
+               "print(os.environ['TF_USE_LEGACY_KERAS'], tf.keras.layers.Dense is tf_keras.layers.Dense, "
+               "tf_keras.__version__)")
     assert res.returncode == 0, res.stderr
-    flag, version = res.stdout.split()[-2:]
-    assert flag == "1" and version.startswith("2.")
+    flag, same, version = res.stdout.split()[-3:]
+    assert flag == "1" and same == "True" and version.startswith("2.")
 
 
 def test_tensorflow_first_with_keras3_raises_restart_advice():

@@ -11,7 +11,8 @@ from course_helpers import models
 
 
 def test_tensorflow_uses_tf_keras():
-    assert tf.keras.__version__.startswith("2.")  # Keras 2 API, not Keras 3
+    assert tf.keras.layers.Dense is keras.layers.Dense  # tf.keras is tf-keras (Keras 2 API)
+    assert keras.__version__.startswith("2.")
     assert isinstance(models.load_model("course-cnn"), keras.Model)
 
 

@@ -1,0 +1,278 @@
+"""course_helpers.ascent (lesson 3.6, notebook 05): gradient ascent, regularizers, DeepDream.
+
+Gradients are checked against finite differences, regularizer terms against NumPy formulas,
+the blur against SciPy; the trained ``course-cnn`` must reach the lesson's 10x bars.
+"""
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import tf_keras as keras
+
+import course_helpers as ch
+from course_helpers import ascent
+
+OFF = dict(l2=0.0, jitter=0, blur_every=0, blur_sigma=0.0, tv=0.0, clip=False)
+
+
+def _logits(model, x):
+    """Class scores before softmax, read from the 'logits' layer directly (independent path)."""
+    view = keras.Model(model.inputs, model.get_layer("logits").output)
+    return view.predict(np.asarray(x, np.float32)[None], verbose=0)[0]
+
+
+def _finite_difference(f, x, positions, h=1e-2):
+    out = []
+    for idx in positions:
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        out.append((f(xp) - f(xm)) / (2 * h))
+    return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def x16():
+    return np.random.default_rng(3).uniform(0.2, 0.8, (16, 16, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def positions():
+    rng = np.random.default_rng(4)
+    return [tuple(int(v) for v in (rng.integers(16), rng.integers(16), rng.integers(3)))
+            for _ in range(12)]
+
+
+def test_plain_step_adds_the_class_score_gradient(tiny_model, x16, positions):
+    """One step of the source's algorithm (no normalization) is x + lr * d score / d x."""
+    lr = 0.5
+    img, hist = ascent.visualize_class(tiny_model, 1, steps=1, lr=lr, start=x16, normalize=False,
+                                       **OFF)
+    fd = _finite_difference(lambda z: _logits(tiny_model, z)[1], x16.astype(np.float64), positions)
+    step = np.array([img[p] - x16[p] for p in positions]) / lr
+    np.testing.assert_allclose(step, fd, rtol=0.05, atol=2e-4)
+    assert hist[0] == pytest.approx(_logits(tiny_model, x16)[1], abs=1e-5)
+    assert hist[-1] == pytest.approx(_logits(tiny_model, img)[1], abs=1e-5)
+    assert len(hist) == 2
+
+
+def test_filter_objective_and_gradient(tiny_model, x16, positions):
+    """The filter objective is the channel's mean activation; its step follows finite differences."""
+    act = keras.Model(tiny_model.inputs, tiny_model.get_layer("c2").output)
+
+    def mean_act(z):
+        return float(act.predict(np.asarray(z, np.float32)[None], verbose=0)[0, ..., 4].mean())
+
+    assert ascent.objective_value(tiny_model, x16, layer="c2", channel=4) == pytest.approx(
+        mean_act(x16), abs=1e-6)
+    lr = 2.0
+    img, hist = ascent.visualize_filter(tiny_model, "c2", 4, steps=1, lr=lr, start=x16,
+                                        normalize=False, **OFF)
+    fd = _finite_difference(mean_act, x16.astype(np.float64), positions)
+    np.testing.assert_allclose([(img[p] - x16[p]) / lr for p in positions], fd, rtol=0.05, atol=2e-4)
+    assert hist[-1] == pytest.approx(mean_act(img), abs=1e-6)
+
+
+def _tv_numpy(x, eps=ascent.TV_EPS):
+    dy = x[1:, :-1] - x[:-1, :-1]
+    dx = x[:-1, 1:] - x[:-1, :-1]
+    r = np.sqrt(dy**2 + dx**2 + eps**2)
+    grad = np.zeros_like(x)
+    grad[:-1, :-1] -= (dy + dx) / r
+    grad[1:, :-1] += dy / r
+    grad[:-1, 1:] += dx / r
+    return (r - eps).sum(), grad
+
+
+def test_l2_and_tv_terms_match_numpy(tiny_model, x16):
+    """With the target gradient held fixed, L2 adds -lr*l2*(x-0.5) and TV -lr*tv*grad TV."""
+    lr, l2, tv = 0.1, 0.7, 0.3
+    base, _ = ascent.visualize_class(tiny_model, 0, steps=1, lr=lr, start=x16, **OFF)
+    with_l2, _ = ascent.visualize_class(tiny_model, 0, steps=1, lr=lr, start=x16,
+                                        **{**OFF, "l2": l2})
+    np.testing.assert_allclose(with_l2 - base, -lr * l2 * (x16 - 0.5), atol=1e-6)
+    with_tv, _ = ascent.visualize_class(tiny_model, 0, steps=1, lr=lr, start=x16,
+                                        **{**OFF, "tv": tv})
+    value, grad = _tv_numpy(x16.astype(np.float64))
+    np.testing.assert_allclose(with_tv - base, -lr * tv * grad, atol=1e-5)
+    assert ascent.total_variation(x16) == pytest.approx(value, rel=1e-5)
+
+
+def test_normalized_step_has_rms_lr(tiny_model, x16):
+    img, _ = ascent.visualize_class(tiny_model, 2, steps=1, lr=0.03, start=x16, **OFF)
+    assert np.sqrt(np.mean((img - x16) ** 2)) == pytest.approx(0.03, rel=1e-3)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.3])
+def test_blur_matches_scipy(sigma):
+    img = np.random.default_rng(1).uniform(0, 1, (20, 24, 3)).astype(np.float32)
+    ref = ndi.gaussian_filter(img.astype(np.float64), sigma=(sigma, sigma, 0), mode="mirror",
+                              truncate=3.0)
+    np.testing.assert_allclose(ascent.blur(img, sigma), ref, atol=1e-5)
+
+
+def test_blur_every_and_clipping_in_the_step(tiny_model, x16):
+    """blur_every=1 blurs after the update; clip keeps [0, 1]; small-norm clip greys pixels."""
+    lr = 0.5
+    raw, _ = ascent.visualize_class(tiny_model, 0, steps=1, lr=lr, start=x16, **OFF)
+    blurred, _ = ascent.visualize_class(tiny_model, 0, steps=1, lr=lr, start=x16,
+                                        **{**OFF, "blur_every": 1, "blur_sigma": 0.8})
+    np.testing.assert_allclose(blurred, ascent.blur(raw, 0.8), atol=1e-5)
+    clipped, _ = ascent.visualize_class(tiny_model, 0, steps=1, lr=lr, start=x16,
+                                        **{**OFF, "clip": True})
+    assert raw.min() < 0 or raw.max() > 1  # the check below is not vacuous
+    np.testing.assert_allclose(clipped, np.clip(raw, 0, 1), atol=1e-6)
+    small, _ = ascent.visualize_class(tiny_model, 0, steps=1, lr=lr, start=x16,
+                                      **{**OFF, "clip_small": 30.0})
+    norm = np.linalg.norm(raw - 0.5, axis=-1)
+    grey = np.all(small == 0.5, axis=-1)
+    np.testing.assert_array_equal(grey, norm < np.sort(norm.ravel())[int(0.3 * norm.size)])
+    np.testing.assert_allclose(small[~grey], raw[~grey], atol=1e-6)
+
+
+def test_plain_frames_follow_the_source(course_model):
+    frames, scores = ascent.plain_ascent_frames(course_model, 2, steps=3, lr=0.01)
+    assert frames.shape == (4, 64, 64, 3)
+    assert np.all(frames[0] == 0)  # the all-zero start
+    assert [_logits(course_model, f)[2] for f in frames] == pytest.approx(scores, abs=1e-3)
+    assert scores[1] > scores[0]  # a small step uphill raises the score
+
+
+def test_class_models_beat_start_random_and_real_images(course_model, shapes):
+    """For every class, a short default run from the all-zero image must reach
+    score(final) >= 10 * max(score(start), score(random uniform image), 1.0) (signed scores: a
+    reference that scores below 1 logit sets the floor 1.0, so the bar is at least 10 logits) and
+    must also beat every real training image of that class (a super-stimulus)."""
+    x, y, _ = shapes
+    real = keras.Model(course_model.inputs, course_model.get_layer("logits").output).predict(
+        x, verbose=0)
+    random = np.random.default_rng(0).uniform(0, 1, (64, 64, 3)).astype(np.float32)
+    for c in range(6):
+        img, hist = ascent.visualize_class(course_model, c, steps=64)
+        final = _logits(course_model, img)[c]
+        start = _logits(course_model, np.zeros((64, 64, 3), np.float32))[c]
+        rand = _logits(course_model, random)[c]
+        assert hist[0] == pytest.approx(start, abs=1e-3)
+        assert final == pytest.approx(hist[-1], abs=1e-3)
+        assert final >= 10 * max(start, rand, 1.0), (c, start, rand, final)
+        assert final > real[y == c, c].max(), c
+        assert img.min() >= 0 and img.max() <= 1
+
+
+@pytest.mark.parametrize("layer", ["conv2", "conv4"])
+def test_filter_visualizations_raise_their_channel_10x(course_model, layer):
+    """Mean activation of the channel after a short default run >= 10x that of the start
+    (uniform noise, which is also the random reference), floored at 0.01."""
+    act = keras.Model(course_model.inputs, ch.models.activation_layer(course_model, layer).output)
+    for c in (0, 1, 2, 3):
+        img, hist = ascent.visualize_filter(course_model, layer, c, steps=96)
+        before = act.predict(ascent.start_image(course_model, "random")[None], verbose=0)[0, ..., c]
+        after = act.predict(img[None], verbose=0)[0, ..., c]
+        assert hist[0] == pytest.approx(before.mean(), abs=1e-4)
+        assert after.mean() >= 10 * max(before.mean(), 0.01), (layer, c, before.mean(), after.mean())
+
+
+def test_deterministic_for_a_seed_and_cached(course_model):
+    a, ha = ascent.visualize_class(course_model, 3, steps=12, jitter=3, seed=5)
+    traces = ascent.trace_count(course_model)
+    b, hb = ascent.visualize_class(course_model, 3, steps=12, jitter=3, seed=5)
+    c, _ = ascent.visualize_class(course_model, 3, steps=12, jitter=3, seed=6)
+    ascent.visualize_class(course_model, 4, steps=3, jitter=2, lr=0.1, l2=0.2, tv=0.1, seed=1)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ha, hb)
+    assert not np.array_equal(a, c)  # the seed drives the jitter
+    assert ascent.trace_count(course_model) == traces  # other class and settings: no retrace
+    f1, _ = ascent.visualize_filter(course_model, "conv3", 5, steps=5, seed=2)
+    f2, _ = ascent.visualize_filter(course_model, "conv3", 5, steps=5, seed=2)
+    np.testing.assert_array_equal(f1, f2)
+
+
+def test_deep_dream_amplifies_the_layer(course_model):
+    photo = ch.data.sample_images(96)["cat"]
+    img, hist = ascent.deep_dream(course_model, photo, "conv3", steps=6, progress=False)
+    assert img.shape == photo.shape
+    assert hist[-1] > 1.5 * hist[0]
+    # At the model's own size the size-free extractor must agree with the model's layers.
+    small = ch.data.load_image(photo, size=64)
+    act = keras.Model(course_model.inputs,
+                      ch.models.activation_layer(course_model, "conv3").output)
+    _, h64 = ascent.deep_dream(course_model, small, "conv3", steps=0)
+    assert h64[0] == pytest.approx(act.predict(small[None], verbose=0).mean(), rel=1e-4)
+
+
+def test_measures():
+    noise = np.random.default_rng(0).uniform(0, 1, (64, 64, 3))
+    yy, xx = np.mgrid[:64, :64] / 64.0
+    smooth = np.stack([np.sin(2 * np.pi * xx), np.cos(2 * np.pi * yy), xx], -1)
+    assert ascent.high_frequency_share(noise) > 0.7
+    assert ascent.high_frequency_share(smooth) < 0.01
+    assert ascent.improvement([-3.0, 50.0], random_value=-80.0, eps=1.0) == pytest.approx(50.0)
+    assert ascent.improvement([2.0, 50.0], random_value=5.0) == pytest.approx(10.0)
+
+
+def test_bad_inputs_raise_clear_errors(course_model):
+    with pytest.raises(ValueError, match="out of range.*6 classes"):
+        ascent.visualize_class(course_model, 6, steps=1)
+    with pytest.raises(ValueError, match="out of range"):
+        ascent.visualize_class(course_model, -1, steps=1)
+    with pytest.raises(ValueError, match="channel 16 is out of range.*16 channels"):
+        ascent.visualize_filter(course_model, "conv1", 16, steps=1)
+    for layer in ("embedding", "conv2_bn"):
+        with pytest.raises(ValueError, match="not a Conv2D"):
+            ascent.visualize_filter(course_model, layer, 0, steps=1)
+    with pytest.raises(ValueError, match="No layer named"):
+        ascent.visualize_filter(course_model, "conv9", 0, steps=1)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        ascent.visualize_class(course_model, 0, steps=-1)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        ascent.visualize_class(course_model, 0, steps=1, lr=-0.1)
+    with pytest.raises(ValueError, match="l2 must be >= 0"):
+        ascent.visualize_class(course_model, 0, steps=1, l2=-1)
+    with pytest.raises(TypeError, match="steps must be an integer"):
+        ascent.visualize_class(course_model, 0, steps=2.5)
+    with pytest.raises(ValueError, match="resize it"):
+        ascent.visualize_class(course_model, 0, steps=1, start=np.zeros((32, 32, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        ascent.visualize_class(course_model, 0, steps=1, start=np.full((64, 64, 3), np.nan))
+    with pytest.raises(ValueError, match="not a Conv2D"):
+        ascent.deep_dream(course_model, np.zeros((64, 64, 3)), "logits", steps=1)
+    # Grayscale uint8 starts are converted, not rejected.
+    img, _ = ascent.visualize_class(course_model, 0, steps=1,
+                                    start=np.full((64, 64), 128, np.uint8))
+    assert img.shape == (64, 64, 3)
+
+
+def test_explorer_redraws_and_tracks_the_layer(course_model):
+    box = ascent.ascent_explorer(course_model, steps=4)
+    assert box.state["figure"] is not None
+    layer, unit = box.children[0], box.children[1]
+    assert unit.max == 5
+    layer.value = "conv4"
+    assert unit.max == 95
+    unit.value = 7
+    box.update()
+    assert "conv4 channel 7" in box.state["figure"].axes[0].get_title()
+
+
+def test_exercise_checks(course_model):
+    import tensorflow as tf
+
+    view = ch.models.logits_model(course_model)
+
+    def good(x, class_index, lr):
+        x = tf.convert_to_tensor(x[None])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            score = view(x)[0, class_index]
+        return (x + lr * tape.gradient(score, x))[0].numpy()
+
+    def descent(x, class_index, lr):
+        return 2 * x - good(x, class_index, lr)
+
+    assert ch.exercises.check_ascent_step(good, course_model) is True
+    assert ch.exercises.check_ascent_step(descent, course_model) is False
+    assert ch.exercises.check_ascent_step(..., course_model) is False
+    plain, _ = ascent.visualize_class(course_model, 4, steps=32, l2=0, jitter=0, blur_every=0,
+                                      clip=False)
+    assert ch.exercises.check_smooth_class_model(course_model, 4, plain) is False
+    nice, _ = ascent.visualize_class(course_model, 4, steps=64, l2=1.0, blur_every=2, tv=0.2)
+    assert ch.exercises.check_smooth_class_model(course_model, 4, nice) is True

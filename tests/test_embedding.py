@@ -1,0 +1,146 @@
+"""course_helpers.embedding: features, 2-D maps, kNN accuracy, the thumbnail grid (lesson 2)."""
+import matplotlib
+import numpy as np
+import pytest
+import tf_keras as keras
+
+import course_helpers as ch
+from course_helpers import embedding, widgets
+
+
+@pytest.fixture(scope="module")
+def small_images():
+    rng = np.random.default_rng(1)
+    return rng.uniform(size=(37, 16, 16, 3)).astype(np.float32)
+
+
+def test_default_layer_is_the_one_that_feeds_the_classifier(tiny_model, small_images):
+    assert embedding.penultimate_layer(tiny_model).name == "fc"
+    f = embedding.extract_features(tiny_model, small_images, batch_size=8)
+    w, b = tiny_model.get_layer("logits").get_weights()
+    z = f @ w + b
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    np.testing.assert_allclose(p, tiny_model.predict(small_images, verbose=0), atol=1e-5)
+
+
+def test_features_equal_a_direct_model_call(tiny_model, small_images):
+    direct = keras.Model(tiny_model.input, tiny_model.get_layer("fc").output)(small_images).numpy()
+    for bs in (1, 8, 64):
+        np.testing.assert_allclose(embedding.extract_features(tiny_model, small_images, batch_size=bs),
+                                   direct, atol=1e-6)
+    conv = keras.Model(tiny_model.input, tiny_model.get_layer("c1").output)(small_images).numpy()
+    np.testing.assert_allclose(embedding.extract_features(tiny_model, small_images, "c1"),
+                               conv.mean(axis=(1, 2)), atol=1e-6)
+    np.testing.assert_allclose(embedding.extract_features(tiny_model, small_images, "c1", pool="flatten"),
+                               conv.reshape(len(conv), -1), atol=1e-6)
+    pix = embedding.extract_features(tiny_model, small_images, embedding.PIXELS)
+    np.testing.assert_array_equal(pix, small_images.reshape(37, -1))
+
+
+def test_course_cnn_default_is_the_embedding_layer(shapes):
+    model = ch.models.build_course_cnn(widths=(4, 4, 4, 8))
+    x = shapes[0][:10]
+    assert embedding.penultimate_layer(model).name == ch.models.EMBEDDING_LAYER
+    direct = keras.Model(model.input, model.get_layer("embedding").output)(x, training=False).numpy()
+    np.testing.assert_allclose(embedding.extract_features(model, list(x)), direct, atol=1e-5)
+
+
+def test_bad_input_gives_clear_errors(tiny_model, small_images):
+    for empty in ([], np.zeros((0, 16, 16, 3), np.float32)):
+        with pytest.raises(ValueError, match="No images"):
+            embedding.extract_features(tiny_model, empty)
+    with pytest.raises(ValueError, match="No layer named 'fc7'.*fc"):
+        embedding.extract_features(tiny_model, small_images, "fc7")
+    bad = small_images.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        embedding.extract_features(tiny_model, bad)
+    with pytest.raises(ValueError, match="Unknown method"):
+        embedding.embed_2d(np.zeros((10, 3)), "mds")
+    with pytest.raises(ValueError, match="2-D array"):
+        embedding.embed_2d(np.zeros(10))
+
+
+def test_embeddings_are_deterministic_for_a_seed(rng):
+    f = rng.normal(size=(60, 20))
+    a = embedding.embed_2d(f, "tsne", seed=3, perplexity=10)
+    b = embedding.embed_2d(f, "tsne", seed=3, perplexity=10)
+    assert a.shape == (60, 2)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(embedding.embed_2d(f, "pca", seed=3), embedding.embed_2d(f, "pca", seed=3))
+
+
+def test_pca_map_is_the_projection_on_the_top_two_components(rng):
+    f = rng.normal(size=(50, 6)) * np.array([5, 3, 1, 0.5, 0.2, 0.1])
+    pts = embedding.embed_2d(f, "pca")
+    centred = f - f.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    ref = centred @ vt[:2].T
+    np.testing.assert_allclose(np.abs(pts), np.abs(ref), atol=1e-4)  # up to the sign of an axis
+
+
+def test_knn_accuracy_matches_a_brute_force_loop(rng):
+    pts = rng.normal(size=(80, 2))
+    y = (pts[:, 0] + 0.7 * rng.normal(size=80) > 0).astype(int) + (pts[:, 1] > 1)
+    for k in (1, 4, 7):
+        right = 0
+        for i in range(len(pts)):
+            d = ((pts - pts[i]) ** 2).sum(1)
+            d[i] = np.inf
+            votes = np.bincount(y[np.argsort(d)[:k]], minlength=y.max() + 1)
+            right += votes.argmax() == y[i]
+        assert embedding.knn_accuracy(pts, y, k) == pytest.approx(right / len(pts))
+    with pytest.raises(ValueError, match="labels"):
+        embedding.knn_accuracy(pts, y[:5])
+
+
+def test_nearest_neighbours_match_numpy(rng):
+    f = rng.normal(size=(30, 5))
+    d = np.linalg.norm(f - f[7], axis=1)
+    d[7] = np.inf
+    assert list(embedding.nearest_neighbours(f, 7, 5)) == list(np.argsort(d)[:5])
+    with pytest.raises(ValueError, match="between 0 and 29"):
+        embedding.nearest_neighbours(f, 30)
+
+
+def test_grid_puts_one_image_per_cell(rng):
+    pts = rng.normal(size=(150, 2))
+    pts[:20] = pts[0]  # many images at one spot must still get separate cells
+    cells = embedding.grid_assignment(pts)
+    assert cells.shape == (150, 2)
+    assert len({tuple(c) for c in cells}) == 150
+    assert cells.min() >= 0 and cells.max() < 13  # ceil(sqrt(150)) = 13
+    # points that already sit on a lattice stay where they are
+    lattice = np.stack(np.meshgrid(np.arange(5), np.arange(4)), -1).reshape(-1, 2).astype(float)
+    cells = embedding.grid_assignment(lattice, grid=(4, 5))
+    np.testing.assert_array_equal(cells[:, 1], lattice[:, 0])
+    np.testing.assert_array_equal(cells[:, 0], 3 - lattice[:, 1])  # high y is the top row
+    with pytest.raises(ValueError, match="fewer than"):
+        embedding.grid_assignment(pts, grid=(3, 3))
+    mosaic = embedding.grid_mosaic(lattice, np.ones((20, 4, 4, 3)), grid=(4, 5))
+    assert mosaic.shape == (16, 20, 3) and mosaic.min() == 1
+
+
+def test_explorer_reuses_features_when_perplexity_moves(tiny_model, small_images):
+    y = np.arange(len(small_images)) % 3
+    box = embedding.embedding_explorer(tiny_model, small_images, y, layers=["c1", "fc"],
+                                       class_names=["a", "b", "c"])
+    feature_keys = lambda: [k for k in widgets.cache_info()["keys"] if k[0] == "embedding.features"]
+    before = len(feature_keys())
+    controls = {c.description: c for c in box.children if hasattr(c, "description")}
+    controls["perplexity"].value = 10
+    assert box.state["values"]["perplexity"] == 10
+    assert len(feature_keys()) == before  # no network pass for a perplexity change
+    controls["layer"].value = "c1"
+    assert len(feature_keys()) == before + 1
+    matplotlib.pyplot.close("all")
+
+
+def test_penultimate_layer_separates_classes_in_2d(course_model):
+    x, y, _ = ch.data.make_shapes(1000, seed=7)
+    f = embedding.extract_features(course_model, x)
+    pts = embedding.embed_2d(f, "tsne", seed=0)
+    acc = embedding.knn_accuracy(pts, y, k=5)
+    print(f"kNN accuracy of the penultimate layer in 2-D (1000 images): {acc:.3f}")
+    assert acc >= 0.90

@@ -1,0 +1,210 @@
+"""Lesson 5 (notebook 07): the tf-keras-vis wrappers in course_helpers.kerasvis."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.ndimage import zoom
+
+import course_helpers as ch
+from course_helpers import kerasvis
+
+
+def _norm(x):
+    x = np.asarray(x, dtype=np.float64)
+    return (x - x.min()) / (x.max() - x.min() + 1e-7)
+
+
+def test_tf_keras_vis_saliency_equals_course_saliency_map(course_model, shapes):
+    images, labels, _ = shapes
+    for i in range(3):
+        ours = ch.saliency.saliency_map(course_model, images[i], int(labels[i]))
+        theirs = kerasvis.saliency(course_model, images[i], int(labels[i]), normalize=False)
+        assert theirs.shape == ours.shape == (64, 64)
+        assert np.abs(_norm(theirs) - _norm(ours)).max() <= 1e-5
+        # and the normalized map tf-keras-vis returns is the same picture
+        np.testing.assert_allclose(kerasvis.saliency(course_model, images[i], int(labels[i])),
+                                   _norm(ours), atol=1e-5)
+
+
+def test_saliency_matches_finite_differences(tiny_model, rng):
+    img = rng.uniform(0.2, 0.8, (16, 16, 3)).astype(np.float32)
+    raw = kerasvis.saliency(tiny_model, img, 1, normalize=False)
+    logits = ch.models.logits_model(tiny_model)
+    eps = 1e-2
+    for (r, c) in [(0, 0), (3, 7), (8, 8), (15, 2)]:
+        grads = []
+        for ch_ in range(3):
+            up, down = img.copy(), img.copy()
+            up[r, c, ch_] += eps
+            down[r, c, ch_] -= eps
+            f = logits(np.stack([up, down]).astype(np.float32)).numpy()[:, 1].astype(np.float64)
+            grads.append((f[0] - f[1]) / (2 * eps))
+        assert raw[r, c] == pytest.approx(np.max(np.abs(grads)), rel=2e-2, abs=1e-4)
+
+
+def test_toolbox_shares_one_model_and_does_not_clone(tiny_model):
+    box = kerasvis.toolbox(tiny_model)
+    assert kerasvis.toolbox(tiny_model) is box
+    view = ch.models.logits_model(tiny_model)
+    for vis in box.visualizers().values():
+        assert vis.model is view
+    assert box.saliency.model.layers[1].kernel is tiny_model.layers[1].kernel
+
+
+def test_gradcam_matches_numpy_formula(tiny_model, rng):
+    imgs = rng.uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
+    classes = [0, 2]
+    got = kerasvis.gradcam(tiny_model, imgs, classes, layer="c2")
+    # independent: activations and gradients by a GradientTape, weighting and upsampling in NumPy
+    logits = ch.models.logits_model(tiny_model)
+    sub = tf.keras.Model(logits.inputs, [logits.get_layer("c2").output, logits.output])
+    x = tf.constant(imgs)
+    with tf.GradientTape() as tape:
+        act, out = sub(x)
+        score = tf.stack([out[0, 0], out[1, 2]])
+    grad = tape.gradient(score, act).numpy()
+    act = act.numpy()
+    for i in range(2):
+        w = grad[i].mean(axis=(0, 1))
+        cam = np.maximum((act[i] * w).sum(-1), 0)
+        cam = zoom(cam, (16 / cam.shape[0], 16 / cam.shape[1]), order=1)
+        np.testing.assert_allclose(got[i], _norm(cam), atol=1e-4)
+
+
+def test_cam_layer_default_and_errors(course_model):
+    assert kerasvis.cam_layer(course_model) == "conv4_relu"
+    assert kerasvis.cam_layer(course_model, "conv3") == "conv3_relu"
+    with pytest.raises(ValueError, match="conv1, conv2, conv3, conv4"):
+        kerasvis.cam_layer(course_model, "embedding")
+    with pytest.raises(ValueError, match="Layers:"):
+        kerasvis.cam_layer(course_model, "conv9")
+
+
+def test_cams_and_scorecam_shapes_and_range(course_model, shapes):
+    images, labels, _ = shapes
+    maps = kerasvis.compare_methods(course_model, images[:2], labels[:2], smooth_samples=4)
+    assert list(maps) == list(kerasvis.METHODS)
+    for name, m in maps.items():
+        assert m.shape == (2, 64, 64), name
+        assert np.all(np.isfinite(m)) and m.min() >= 0 and m.max() <= 1 + 1e-6, name
+    # SmoothGrad is seeded: the same seed gives the same map, another seed another one
+    a = kerasvis.saliency(course_model, images[0], int(labels[0]), smooth_samples=4, seed=1)
+    b = kerasvis.saliency(course_model, images[0], int(labels[0]), smooth_samples=4, seed=2)
+    assert not np.allclose(a, maps["SmoothGrad"][0])
+    assert not np.allclose(a, b)
+
+
+def test_bad_inputs_give_clear_errors(course_model, shapes):
+    images, _, _ = shapes
+    with pytest.raises(ValueError, match="between 0 and 5"):
+        kerasvis.saliency(course_model, images[0], 6)
+    with pytest.raises(ValueError, match="one per image"):
+        kerasvis.gradcam(course_model, images[:3], [0, 1])
+    with pytest.raises(ValueError, match="Unknown class name"):
+        kerasvis.gradcam(course_model, images[0], "dog")
+    with pytest.raises(ValueError, match="NaN"):
+        kerasvis.saliency(course_model, np.full((64, 64, 3), np.nan, np.float32), 0)
+    with pytest.raises(ValueError, match="smooth_samples"):
+        kerasvis.saliency(course_model, images[0], 0, smooth_samples=-1)
+    with pytest.raises(ValueError, match="Unknown method"):
+        kerasvis.compare_methods(course_model, images[:1], 0, methods=("LIME",))
+    with pytest.raises(TypeError, match="Keras model"):
+        kerasvis.toolbox("course-cnn")
+    # uint8 and grayscale images are converted, class names accepted
+    u8 = (images[0] * 255).astype(np.uint8)
+    np.testing.assert_allclose(kerasvis.gradcam(course_model, u8, "circle"),
+                               kerasvis.gradcam(course_model, images[0], 0), atol=0.02)
+    assert kerasvis.saliency(course_model, images[0].mean(-1), 0).shape == (64, 64)
+
+
+def test_activation_maximization_raises_the_score(course_model):
+    logits = ch.models.logits_model(course_model)
+    start_score = logits(np.full((1, 64, 64, 3), 0.5, np.float32)).numpy()[0, 3]
+    img = kerasvis.activation_maximization(course_model, class_index=3, steps=25, progress=False)
+    assert img.shape == (1, 64, 64, 3) and img.min() >= 0 and img.max() <= 1
+    assert logits(img).numpy()[0, 3] > start_score + 1.0
+    again = kerasvis.activation_maximization(course_model, class_index=3, steps=25, progress=False)
+    np.testing.assert_allclose(img, again, atol=1e-5)         # seeded jitter, rotation, start
+
+    act = ch.activations.activation_model(course_model, "conv3")
+    before = act(np.full((1, 64, 64, 3), 0.5, np.float32)).numpy()[..., 7].mean()
+    filt = kerasvis.activation_maximization(course_model, layer="conv3", filter_index=7, steps=25,
+                                            progress=False)
+    assert act(filt).numpy()[..., 7].mean() > before
+
+
+def test_activation_maximization_errors(course_model):
+    with pytest.raises(ValueError, match="either class_index"):
+        kerasvis.activation_maximization(course_model, class_index=1, filter_index=2, layer="conv2")
+    with pytest.raises(ValueError, match="out of range"):
+        kerasvis.activation_maximization(course_model, layer="conv2", filter_index=99)
+    with pytest.raises(ValueError, match="needs a conv layer"):
+        kerasvis.activation_maximization(course_model, filter_index=2)
+    with pytest.raises(ValueError, match="not a Conv2D"):
+        kerasvis.activation_maximization(course_model, layer="embedding", filter_index=2)
+
+
+def test_progress_callback_counts_steps(tiny_model):
+    bar = kerasvis.TqdmProgress()
+    kerasvis.activation_maximization(tiny_model, class_index=0, steps=7, progress=False,
+                                     callbacks=[bar], input_modifiers=None)
+    assert bar.bar is None          # closed at the end
+    seen = []
+
+    class Count(type(bar)):
+        def __call__(self, i, *args, **kwargs):
+            seen.append(i)
+
+    kerasvis.activation_maximization(tiny_model, class_index=0, steps=7, progress=False,
+                                     callbacks=[Count()])
+    assert seen == list(range(7))
+
+
+def test_captions_are_drawn_on_the_pictures(shapes):
+    img = shapes[0][0]
+    plain = kerasvis.captioned_overlay(img, None, "", size=128)
+    cap = kerasvis.captioned_overlay(img, None, "Grad-CAM", size=128)
+    assert plain.shape == cap.shape == (128, 128, 3)
+    diff = np.abs(cap - plain).max(-1) > 1.0 / 255          # draw_caption rounds to 8 bits
+    assert diff[:14].any() and not diff[20:].any()          # only the caption strip changed
+    hm = np.zeros((8, 8))
+    hm[0, 0] = 1
+    over = kerasvis.captioned_overlay(img, hm, "", size=128)
+    assert np.abs(over - plain)[:16, :16].mean() > np.abs(over - plain)[-16:, -16:].mean()
+    with pytest.raises(ValueError, match="2-D heatmap"):
+        kerasvis.captioned_overlay(img, np.zeros((2, 8, 8)))
+
+
+def test_plots_and_table(course_model, shapes):
+    images, labels, _ = shapes
+    maps = kerasvis.compare_methods(course_model, images[:2], labels[:2],
+                                    methods=("Saliency", "Grad-CAM"))
+    fig = kerasvis.plot_comparison(images[:2], maps)
+    assert len(fig.axes) == 2 * 3
+    fig2 = kerasvis.plot_maximized(images[:3], ["a", "b", "c"])
+    assert len([a for a in fig2.axes if a.images]) == 3
+    table = kerasvis.mapping_table()
+    for name in ("visualize_saliency", "visualize_activation", "filter_indices", "input_range",
+                 "draw_text", "CategoricalScore", "Gradcam"):
+        assert name in table
+
+
+def test_explorer_caches_maps(course_model, shapes):
+    images = {f"shape {i}": shapes[0][i] for i in range(2)}
+    box = kerasvis.kerasvis_explorer(course_model, images)
+    assert box.state["figure"] is not None
+    before = ch.widgets.cache_info()["entries"]
+    box.children[1].value = "Grad-CAM"
+    box.children[1].value = "Saliency"          # computed already: no new entry
+    after = ch.widgets.cache_info()["entries"]
+    assert after == before + 1
+
+
+def test_exercise_checks(course_model, shapes):
+    img = shapes[0][0]
+    right = kerasvis.saliency(course_model, img, 2)
+    assert ch.exercises.check_translated_saliency(right, course_model, img)
+    assert not ch.exercises.check_translated_saliency(kerasvis.saliency(course_model, img, 1),
+                                                      course_model, img)
+    assert not ch.exercises.check_translated_saliency(..., course_model, img)
+    assert ch.exercises.check_cam_layer("conv4_relu", course_model)
+    assert not ch.exercises.check_cam_layer("conv4", course_model)

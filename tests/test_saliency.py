@@ -1,0 +1,156 @@
+"""course_helpers.saliency (lesson 3.5): gradients, SmoothGrad, object localization."""
+import numpy as np
+import pytest
+import tf_keras as keras
+
+import course_helpers as ch
+from course_helpers import saliency
+
+
+def logits_by_numpy_model(model):
+    """Score before softmax, from Keras layers only (independent of saliency's code)."""
+    return keras.Model(model.inputs, model.get_layer("logits").output)
+
+
+def test_gradient_matches_finite_differences(tiny_model, rng):
+    image = rng.uniform(0.2, 0.8, (16, 16, 3)).astype(np.float64)
+    c = 1
+    grad = saliency.input_gradient(tiny_model, image[None].astype(np.float32), c)[0]
+    scores = logits_by_numpy_model(tiny_model)
+    eps = 1e-3   # small enough that no max-pool choice flips
+    idx = np.arange(image.size)
+    plus = np.repeat(image.reshape(1, -1), image.size, 0)
+    minus = plus.copy()
+    plus[idx, idx] += eps
+    minus[idx, idx] -= eps
+    f = lambda b: scores.predict(b.reshape(-1, 16, 16, 3).astype(np.float32), verbose=0,
+                                 batch_size=256)[:, c].astype(np.float64)
+    fd = ((f(plus) - f(minus)) / (2 * eps)).reshape(image.shape)
+    np.testing.assert_allclose(grad, fd, atol=3e-4, rtol=1e-2)
+    # the map is the largest |derivative| over R, G, B
+    smap = saliency.saliency_map(tiny_model, image.astype(np.float32), c)
+    np.testing.assert_allclose(smap, np.abs(fd).max(-1), atol=3e-4, rtol=1e-2)
+
+
+def test_gradient_is_of_the_score_before_softmax(tiny_model, rng):
+    import tensorflow as tf
+
+    image = rng.uniform(0, 1, (1, 16, 16, 3)).astype(np.float32)
+    grad = saliency.input_gradient(tiny_model, image, 0)
+    x = tf.constant(image)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        prob = tiny_model(x)[:, 0]
+    gprob = tape.gradient(prob, x).numpy()
+    assert not np.allclose(grad, gprob, atol=1e-4)
+
+
+def test_smoothgrad_is_the_mean_of_noisy_absolute_gradients(tiny_model, rng):
+    image = rng.uniform(0, 1, (16, 16, 3)).astype(np.float32)
+    sg = saliency.saliency_map(tiny_model, image, 2, smooth_samples=6, noise=0.2, seed=5,
+                               batch_size=4)
+    noise_rng = np.random.default_rng(5)
+    sigma = 0.2 * (image.max() - image.min())
+    noisy = [(image + noise_rng.normal(0, sigma, image.shape)).astype(np.float32) for _ in range(6)]
+    scores = logits_by_numpy_model(tiny_model)
+    import tensorflow as tf
+    grads = []
+    for im in noisy:
+        x = tf.constant(im[None])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            s = scores(x)[0, 2]
+        grads.append(np.abs(tape.gradient(s, x).numpy()[0]))
+    np.testing.assert_allclose(sg, np.mean(grads, 0).max(-1), rtol=1e-4, atol=1e-6)
+    again = saliency.saliency_map(tiny_model, image, 2, smooth_samples=6, noise=0.2, seed=5,
+                                  batch_size=4)
+    np.testing.assert_array_equal(sg, again)
+    other = saliency.saliency_map(tiny_model, image, 2, smooth_samples=6, noise=0.2, seed=6)
+    assert not np.allclose(sg, other)
+
+
+def test_matches_tf_keras_vis(course_model, shapes):
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    image, label = shapes[0][7], int(shapes[1][7])
+    ours = saliency.saliency_map(course_model, image, label)
+    vis = Saliency(saliency_model := ch.models.logits_model(course_model), clone=False)
+    theirs = vis(CategoricalScore(label), image[None], normalize_map=False)[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert saliency_model is ch.models.logits_model(course_model)
+
+
+def test_batch_maps_equal_single_maps_and_fn_is_reused(course_model, shapes):
+    x, y = shapes[0][:5], shapes[1][:5]
+    maps = saliency.saliency_maps(course_model, x, y)
+    for i in range(5):
+        np.testing.assert_allclose(maps[i], saliency.saliency_map(course_model, x[i], int(y[i])),
+                                   rtol=1e-4, atol=1e-6)
+    assert saliency.gradient_function(course_model) is saliency.gradient_function(course_model)
+    fn = saliency.gradient_function(course_model)
+    assert len(fn._list_all_concrete_functions_for_serialization()) == 1   # no retracing
+
+
+def test_scores_and_pointing():
+    mask = np.zeros((4, 4), bool)
+    mask[1:3, 1:3] = True
+    m = np.zeros((4, 4))
+    m[1, 1], m[0, 0], m[3, 3] = 3.0, 1.0, -5.0
+    assert saliency.object_share(m, mask) == pytest.approx(0.75)
+    assert saliency.pointing_hit(m, mask)
+    m[0, 3] = 4.0
+    assert not saliency.pointing_hit(m, mask)
+    assert saliency.pointing_hit(m, mask, tolerance=1) is False   # (0, 3) is 1 px diagonal away
+    plateau = np.zeros((5, 5))
+    plateau[1:4, 0:5] = 1.0
+    assert saliency.pointing_point(plateau) == (2, 2)
+    with pytest.raises(ValueError, match="same|one shape"):
+        saliency.object_share(np.zeros((3, 3)), mask)
+
+
+def test_saliency_errors(tiny_model, rng):
+    image = rng.uniform(0, 1, (16, 16, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="between 0 and 2"):
+        saliency.saliency_map(tiny_model, image, 3)
+    with pytest.raises(ValueError, match="between 0 and 2"):
+        saliency.saliency_map(tiny_model, image, -1)
+    with pytest.raises(ValueError, match="smooth_samples"):
+        saliency.saliency_map(tiny_model, image, 0, smooth_samples=-2)
+    with pytest.raises(ValueError, match="NaN"):
+        saliency.saliency_map(tiny_model, np.full((16, 16, 3), np.nan, np.float32), 0)
+    gray_u8 = (image.mean(-1) * 255).astype(np.uint8)
+    assert saliency.saliency_map(tiny_model, gray_u8, 0).shape == (16, 16)
+
+
+def test_course_cnn_looks_at_the_object(course_model):
+    """Pointing game >= 80% for saliency and occlusion (200 images in full mode; quick mode
+    uses 40 images)."""
+    x, y, masks = ch.data.make_shapes(ch.scaled(200, 40), seed=2024)
+    scores = saliency.localization_scores(course_model, x, masks, y)
+    summary = saliency.summarize_localization(scores)
+    assert summary["saliency_pointing"] >= 0.8, summary
+    assert summary["occlusion_pointing"] >= 0.8, summary
+    assert summary["saliency_share"] > summary["object_area"] + 0.1, summary
+    assert summary["occlusion_share"] > summary["object_area"] + 0.1, summary
+
+
+def test_explorer(course_model, shapes):
+    import matplotlib.pyplot as plt
+
+    box = saliency.saliency_explorer(course_model, {"a": shapes[0][0], "b": shapes[0][1]})
+    image, klass, smooth = box.children[:3]
+    assert len(klass.options) == 5
+    image.value = "b"
+    assert klass.value == saliency.top_classes(course_model, shapes[0][1])[0][0]
+    smooth.value = 10
+    assert "SmoothGrad, 10" in box.state["figure"]._suptitle.get_text()
+    plt.close("all")
+
+
+def test_exercise_check_saliency_rule():
+    assert ch.exercises.check_saliency_rule(lambda g: np.abs(g).max(axis=-1))
+    assert not ch.exercises.check_saliency_rule(lambda g: g.max(axis=-1))
+    assert not ch.exercises.check_saliency_rule(lambda g: np.abs(g).sum(axis=-1))
+    assert not ch.exercises.check_saliency_rule(lambda g: ...)
+    assert not ch.exercises.check_saliency_rule(...)

@@ -1,0 +1,224 @@
+"""The closing lesson (notebook 08): course_helpers.sanity."""
+import numpy as np
+import pytest
+
+import course_helpers as ch
+from course_helpers import sanity
+
+
+# --------------------------------------------------------------------------- the shortcut mark
+def test_mark_goes_on_the_cue_class_only(shapes):
+    images, labels, _ = shapes
+    before = images.copy()
+    out = sanity.add_shortcut_mark(images, labels)
+    np.testing.assert_array_equal(images, before)               # input untouched
+    changed = np.abs(out - images).reshape(len(images), -1).max(axis=1) > 0
+    np.testing.assert_array_equal(changed, labels == sanity.SHORTCUT_CLASS)
+    mask = sanity.shortcut_mask((64, 64))
+    assert mask.sum() == sanity.MARK_SIZE ** 2 and mask[2, 2] and mask[6, 6] and not mask[7, 7]
+    for i in np.flatnonzero(labels == sanity.SHORTCUT_CLASS):
+        np.testing.assert_array_equal(out[i][mask], np.tile(sanity.MARK_COLOUR, (25, 1)))
+        np.testing.assert_array_equal(out[i][~mask], images[i][~mask])
+
+
+def test_mark_moved_and_other_options(shapes):
+    images, labels, _ = shapes
+    moved = sanity.add_shortcut_mark(images, labels, on="others")
+    changed = np.abs(moved - images).reshape(len(images), -1).max(axis=1) > 0
+    np.testing.assert_array_equal(changed, labels != sanity.SHORTCUT_CLASS)
+    on_two = sanity.add_shortcut_mark(images, labels, on=[0, 3], corner="bottom-right", size=3)
+    changed = np.abs(on_two - images).reshape(len(images), -1).max(axis=1) > 0
+    np.testing.assert_array_equal(changed, np.isin(labels, [0, 3]))
+    i = int(np.flatnonzero(labels == 0)[0])
+    assert np.all(on_two[i, -5:-2, -5:-2] == np.asarray(sanity.MARK_COLOUR))
+    assert np.array_equal(sanity.add_shortcut_mark(images, labels, on="none"), images)
+    np.testing.assert_array_equal(sanity.add_shortcut_mark(images, labels),
+                                  sanity.add_shortcut_mark(images.copy(), labels.copy()))
+
+
+def test_mark_errors(shapes):
+    images, labels, _ = shapes
+    with pytest.raises(ValueError, match="one label per image"):
+        sanity.add_shortcut_mark(images, labels[:3])
+    with pytest.raises(ValueError, match=r"\(n, H, W, 3\)"):
+        sanity.add_shortcut_mark(images[0], labels[:1])
+    with pytest.raises(ValueError, match="corner"):
+        sanity.add_shortcut_mark(images, labels, corner="middle")
+    with pytest.raises(ValueError, match="cue_class"):
+        sanity.add_shortcut_mark(images, labels, cue_class=9)
+    with pytest.raises(ValueError, match="'others'"):
+        sanity.add_shortcut_mark(images, labels, on="everything")
+    with pytest.raises(TypeError, match="float"):
+        sanity.add_shortcut_mark((images * 255).astype(np.uint8), labels)
+
+
+# --------------------------------------------------------------------------- randomization
+def test_cascade_order_of_course_cnn(course_model):
+    order = sanity.cascade_order(course_model)
+    assert order[0] == ["logits"] and order[1] == ["embedding"]
+    assert order[2] == ["conv4", "conv4_bn"] and order[-1] == ["conv1", "conv1_bn"]
+
+
+def test_randomizing_all_layers_changes_every_weight(course_model):
+    orig = [w.numpy().copy() for w in course_model.weights]
+    rand = sanity.randomize_layers(course_model, seed=3)
+    for w0, w1 in zip(course_model.weights, rand.weights):
+        assert not np.allclose(w0.numpy(), w1.numpy()), w0.name
+    for w, o in zip(course_model.weights, orig):               # the original is untouched
+        np.testing.assert_array_equal(w.numpy(), o)
+    # the new weights come from the initializers: He-normal conv kernels have std sqrt(2/fan_in)
+    k = rand.get_layer("conv3").kernel.numpy()
+    assert k.std() == pytest.approx(np.sqrt(2 / (3 * 3 * 32)), rel=0.15)
+    np.testing.assert_array_equal(rand.get_layer("conv3_bn").gamma.numpy(), 1.0)
+
+
+def test_randomizing_some_layers_leaves_the_rest(course_model):
+    rand = sanity.randomize_layers(course_model, sanity.cascade_order(course_model)[:2])
+    for layer in course_model.layers:
+        for w0, w1 in zip(layer.weights, rand.get_layer(layer.name).weights):
+            same = np.array_equal(w0.numpy(), w1.numpy())
+            assert same == (layer.name not in ("logits", "embedding")), w0.name
+    again = sanity.randomize_layers(course_model, ["logits", "embedding"])
+    np.testing.assert_array_equal(again.get_layer("embedding").kernel.numpy(),
+                                  rand.get_layer("embedding").kernel.numpy())
+    with pytest.raises(ValueError, match="no weights"):
+        sanity.randomize_layers(course_model, ["gap"])
+    with pytest.raises(ValueError, match="Layers:"):
+        sanity.randomize_layers(course_model, ["conv7"])
+
+
+def test_spearman():
+    a = np.random.default_rng(0).random((8, 8))
+    assert sanity.spearman(a, np.exp(3 * a)) == pytest.approx(1.0)
+    assert sanity.spearman(a, -a) == pytest.approx(-1.0)
+    assert sanity.spearman(a, np.zeros_like(a)) == 0.0
+
+
+def test_cascading_randomization(course_model, shapes):
+    images, labels, _ = shapes
+    methods = {"saliency": lambda m, x, c: ch.saliency.saliency_maps(m, x, c),
+               "edges (no model)": lambda m, x, c: np.stack([sanity.edge_map(i) for i in x])}
+    res = sanity.cascading_randomization(course_model, images[:3], labels[:3], methods,
+                                         progress=False)
+    assert res["steps"] == ["original", "logits", "embedding", "conv4", "conv3", "conv2", "conv1"]
+    assert res["maps"]["saliency"].shape == (7, 3, 64, 64)
+    np.testing.assert_allclose(res["correlation"]["edges (no model)"], 1.0)
+    corr = res["correlation"]["saliency"]
+    assert corr[0] == pytest.approx(1.0) and corr[-1] < 0.5
+    # the maps of the last step are those of a fully randomized model
+    full = sanity.randomize_layers(course_model)
+    np.testing.assert_allclose(res["maps"]["saliency"][-1],
+                               ch.saliency.saliency_maps(full, images[:3], labels[:3]), rtol=1e-4,
+                               atol=1e-6)
+
+
+# --------------------------------------------------------------------------- deletion / insertion
+def _loop_curve(model, image, c, sal, steps, start, end):
+    h, w = sal.shape
+    order = np.argsort(-sal.ravel())
+    probs = []
+    for k in range(steps + 1):
+        n = int(round(k * h * w / steps))
+        img = start.copy().reshape(-1, 3)
+        img[order[:n]] = end.reshape(-1, 3)[order[:n]]
+        probs.append(model.predict(img.reshape(1, h, w, 3), verbose=0)[0, c])
+    return np.array(probs)
+
+
+def test_deletion_and_insertion_match_a_plain_loop(tiny_model, rng):
+    img = rng.uniform(0, 1, (16, 16, 3)).astype(np.float32)
+    sal = rng.random((16, 16))
+    grey = np.full_like(img, 0.3)
+    dele = sanity.deletion_curve(tiny_model, img, 2, sal, steps=8, baseline=0.3)
+    np.testing.assert_allclose(dele.probability, _loop_curve(tiny_model, img, 2, sal, 8, img, grey),
+                               atol=1e-5)
+    ins = sanity.insertion_curve(tiny_model, img, 2, sal, steps=8, baseline=0.3)
+    np.testing.assert_allclose(ins.probability, _loop_curve(tiny_model, img, 2, sal, 8, grey, img),
+                               atol=1e-5)
+    np.testing.assert_allclose(dele.fraction, np.linspace(0, 1, 9))
+    assert dele.auc == pytest.approx(np.sum((dele.probability[1:] + dele.probability[:-1]) / 2) / 8)
+    p_img = tiny_model.predict(img[None], verbose=0)[0, 2]
+    assert dele.probability[0] == pytest.approx(p_img, abs=1e-6)
+    assert ins.probability[-1] == pytest.approx(p_img, abs=1e-6)
+    blur = sanity.insertion_curve(tiny_model, img, 2, sal, steps=4)          # default: blurred start
+    from skimage.filters import gaussian
+    p_blur = tiny_model.predict(gaussian(img, sigma=5, channel_axis=-1)[None].astype(np.float32),
+                                verbose=0)[0, 2]
+    assert blur.probability[0] == pytest.approx(p_blur, abs=1e-5)
+
+
+def test_curve_errors_and_coarse_maps(tiny_model, rng):
+    img = rng.uniform(0, 1, (16, 16, 3)).astype(np.float32)
+    coarse = sanity.deletion_curve(tiny_model, img, 0, rng.random((4, 4)), steps=4)
+    assert coarse.probability.shape == (5,)
+    with pytest.raises(ValueError, match="2-D saliency"):
+        sanity.deletion_curve(tiny_model, img, 0, rng.random((1, 16, 16)))
+    with pytest.raises(ValueError, match="NaN"):
+        sanity.deletion_curve(tiny_model, img, 0, np.full((16, 16), np.nan))
+    with pytest.raises(ValueError, match="steps"):
+        sanity.insertion_curve(tiny_model, img, 0, rng.random((16, 16)), steps=0)
+    with pytest.raises(ValueError, match="baseline"):
+        sanity.deletion_curve(tiny_model, img, 0, rng.random((16, 16)), baseline="noise")
+    with pytest.raises(ValueError, match="between 0 and 2"):
+        sanity.deletion_curve(tiny_model, img, 3, rng.random((16, 16)))
+
+
+# --------------------------------------------------------------------------- pointing game
+def test_pointing_game(shapes):
+    _, _, masks = shapes
+    perfect = masks.astype(np.float32)
+    assert sanity.pointing_game(perfect, masks) == 1.0
+    off = np.zeros(masks.shape, np.float32)
+    for i, m in enumerate(masks):
+        r, c = np.argwhere(~m)[0]
+        off[i, r, c] = 1.0
+    assert sanity.pointing_game(off, masks) == 0.0
+    half = np.where(np.arange(len(masks))[:, None, None] % 2 == 0, perfect, off)
+    np.testing.assert_array_equal(sanity.pointing_game(half, masks, per_image=True),
+                                  np.arange(len(masks)) % 2 == 0)
+    # a peak 2 px outside the object hits with tolerance 2, not with 0
+    m = np.zeros((20, 20), bool)
+    m[5:10, 5:10] = True
+    peak = np.zeros((20, 20))
+    peak[5, 11] = 1
+    assert sanity.pointing_game(peak, m) == 0.0 and sanity.pointing_game(peak, m, tolerance=2) == 1.0
+    # coarse maps are resized to the mask
+    coarse = np.zeros((4, 4))
+    coarse[1, 1] = 1
+    assert sanity.pointing_game(coarse, m) == 1.0
+
+
+def test_pointing_game_errors(shapes):
+    _, _, masks = shapes
+    with pytest.raises(ValueError, match="one mask per map"):
+        sanity.pointing_game(masks[:3].astype(float), masks[:2])
+    with pytest.raises(ValueError, match="empty"):
+        sanity.pointing_game(np.ones((8, 8)), np.zeros((8, 8), bool))
+    with pytest.raises(ValueError, match="NaN"):
+        sanity.pointing_game(np.full((8, 8), np.nan), np.ones((8, 8), bool))
+    with pytest.raises(ValueError, match="boolean"):
+        sanity.pointing_game(np.ones((8, 8)), np.full((8, 8), 0.5))
+
+
+def test_evaluate_explanations_ranks_an_oracle_above_chance(course_model, shapes):
+    images, labels, masks = shapes
+    idx = slice(0, 8)
+    methods = {"mask (oracle)": lambda m, x, c: masks[idx].astype(np.float32) + 1e-3 * x.mean(-1),
+               "random": sanity.random_map}
+    rows = sanity.evaluate_explanations(course_model, images[idx], labels[idx], masks[idx], methods,
+                                        steps=8, progress=False)
+    by = {r["method"]: r for r in rows}
+    assert by["mask (oracle)"]["pointing game"] == 1.0
+    assert by["mask (oracle)"]["deletion AUC"] < by["random"]["deletion AUC"]
+    assert by["mask (oracle)"]["insertion AUC"] > by["random"]["insertion AUC"]
+    table = sanity.format_table(rows)
+    assert table.count("\n") == 3 and "| mask (oracle) |" in table
+    with pytest.raises(ValueError, match="one label and one mask"):
+        sanity.evaluate_explanations(course_model, images[:4], labels[:3], masks[:4], methods)
+
+
+def test_shortcut_cue_check():
+    assert ch.exercises.check_shortcut_cue("top-left", "ring")
+    assert not ch.exercises.check_shortcut_cue("top-right", "ring")
+    assert not ch.exercises.check_shortcut_cue("top-left", "circle")
+    assert not ch.exercises.check_shortcut_cue(..., ...)
