@@ -344,11 +344,36 @@ def activation_layer(model, layer):
     this output ("brighter = stronger response").  Raises ValueError for a non-conv layer.
     """
     lyr = require_conv(model, layer)
+    consumers = _consumers(model)
     current = lyr
     while True:
-        consumers = [node.outbound_layer for node in current._outbound_nodes
-                     if node.outbound_layer in model.layers]
-        if len(consumers) == 1 and isinstance(consumers[0], _POINTWISE):
-            current = consumers[0]
+        nxt = consumers.get(current.name, [])
+        if len(nxt) == 1 and isinstance(model.get_layer(nxt[0]), _POINTWISE):
+            current = model.get_layer(nxt[0])
         else:
             return current
+
+
+def _consumers(model) -> dict:
+    """Layer name -> names of the layers that read its output, in this model's own graph only
+    (calling a layer on another input elsewhere adds nodes that must not count)."""
+    cached = _info(model, "consumers")
+    if cached is not None:
+        return cached
+    found: dict = {}
+
+    def inbound_names(spec):
+        if isinstance(spec, (list, tuple)):
+            if len(spec) >= 3 and isinstance(spec[0], str) and isinstance(spec[1], int):
+                yield spec[0]
+            else:
+                for item in spec:
+                    yield from inbound_names(item)
+        elif isinstance(spec, dict) and "args" in spec:
+            yield from inbound_names(spec["args"])
+
+    for entry in model.get_config()["layers"]:
+        for src in set(inbound_names(entry.get("inbound_nodes", []))):
+            found.setdefault(src, []).append(entry["name"])
+    _tag(model, consumers=found)
+    return found

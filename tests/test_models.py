@@ -138,3 +138,16 @@ def test_tf_keras_vis_saliency_runs_on_the_bundled_model(course_model, shapes):
         score = tf.reduce_sum(tf.gather(z, cls, axis=1, batch_dims=0) * tf.eye(2))
     g = tape.gradient(score, xt).numpy()
     np.testing.assert_allclose(maps, np.abs(g).max(-1), rtol=1e-4, atol=1e-6)
+
+
+def test_activation_layer_follows_bn_and_relu_in_the_models_own_graph():
+    model = models.load_model("course-cnn", weights=None)
+    # reusing layers on another input adds graph nodes that must not confuse the search
+    x = keras.Input((64, 64, 3))
+    model.get_layer("conv1_bn")(model.get_layer("conv1")(x))
+    names = [models.activation_layer(model, n).name for n in models.conv_layer_names(model)]
+    assert names == ["conv1_relu", "conv2_relu", "conv3_relu", "conv4_relu"]
+    vgg = models.load_model("vgg16", weights=None)
+    assert models.activation_layer(vgg, "block3_conv2").name == "block3_conv2"  # ReLU inside
+    with pytest.raises(ValueError, match="not a Conv2D"):
+        models.activation_layer(model, "gap")
