@@ -130,11 +130,12 @@ def test_blur_every_and_clipping_in_the_step(tiny_model, x16):
 
 
 def test_plain_frames_follow_the_source(course_model):
-    frames, scores = ascent.plain_ascent_frames(course_model, 2, steps=3, lr=0.01)
-    assert frames.shape == (4, 64, 64, 3)
+    frames, scores = ascent.plain_ascent_frames(course_model, 2, steps=10, lr=3.0, every=5)
+    assert frames.shape == (3, 64, 64, 3)
     assert np.all(frames[0] == 0)  # the all-zero start
     assert [_logits(course_model, f)[2] for f in frames] == pytest.approx(scores, abs=1e-3)
-    assert scores[1] > scores[0]  # a small step uphill raises the score
+    assert scores[2] > scores[1] > 10 * scores[0]
+    assert frames[-1].max() > 1 or frames[-1].min() < 0  # no clipping: it leaves [0, 1]
 
 
 def test_class_models_beat_start_random_and_real_images(course_model, shapes):
@@ -147,7 +148,7 @@ def test_class_models_beat_start_random_and_real_images(course_model, shapes):
         x, verbose=0)
     random = np.random.default_rng(0).uniform(0, 1, (64, 64, 3)).astype(np.float32)
     for c in range(6):
-        img, hist = ascent.visualize_class(course_model, c, steps=64)
+        img, hist = ascent.visualize_class(course_model, c)  # the default run
         final = _logits(course_model, img)[c]
         start = _logits(course_model, np.zeros((64, 64, 3), np.float32))[c]
         rand = _logits(course_model, random)[c]
@@ -158,17 +159,25 @@ def test_class_models_beat_start_random_and_real_images(course_model, shapes):
         assert img.min() >= 0 and img.max() <= 1
 
 
-@pytest.mark.parametrize("layer", ["conv2", "conv4"])
-def test_filter_visualizations_raise_their_channel_10x(course_model, layer):
-    """Mean activation of the channel after a short default run >= 10x that of the start
-    (uniform noise, which is also the random reference), floored at 0.01."""
+@pytest.mark.parametrize("layer", ["conv3", "conv4"])
+def test_filter_visualizations_raise_their_channel(course_model, layer):
+    """From the all-zero image, a default run raises the channel's mean activation: for each of
+    channels 0..7, mean activation after the run > its value at the start and on a random
+    image; and the median over the 8 channels of final / max(start, 0.01) is at least 10.
+    (Not every channel reaches 10x: some like flat dark areas and fire near their ceiling on
+    the black start already.)"""
     act = keras.Model(course_model.inputs, ch.models.activation_layer(course_model, layer).output)
-    for c in (0, 1, 2, 3):
+    random = np.random.default_rng(0).uniform(0, 1, (1, 64, 64, 3)).astype(np.float32)
+    ratios = []
+    for c in range(8):
         img, hist = ascent.visualize_filter(course_model, layer, c, steps=96)
-        before = act.predict(ascent.start_image(course_model, "random")[None], verbose=0)[0, ..., c]
-        after = act.predict(img[None], verbose=0)[0, ..., c]
-        assert hist[0] == pytest.approx(before.mean(), abs=1e-4)
-        assert after.mean() >= 10 * max(before.mean(), 0.01), (layer, c, before.mean(), after.mean())
+        before = act.predict(np.zeros((1, 64, 64, 3), np.float32), verbose=0)[0, ..., c].mean()
+        rand = act.predict(random, verbose=0)[0, ..., c].mean()
+        after = act.predict(img[None], verbose=0)[0, ..., c].mean()
+        assert hist[0] == pytest.approx(before, abs=1e-4)
+        assert after > max(before, rand), (layer, c, before, rand, after)
+        ratios.append(after / max(before, 0.01))
+    assert np.median(ratios) >= 10, ratios
 
 
 def test_deterministic_for_a_seed_and_cached(course_model):

@@ -124,15 +124,29 @@ def test_saliency_errors(tiny_model, rng):
 
 
 def test_course_cnn_looks_at_the_object(course_model):
-    """Pointing game >= 80% for saliency and occlusion (200 images in full mode; quick mode
-    uses 40 images)."""
+    """Pointing game >= 80% for saliency and occlusion, played as Zhang et al. do (object
+    region with holes filled, 15 px @ 224 -> 4 px tolerance).  Full mode: 200 images; quick
+    mode (the default in tests): 40 images.  Full-mode numbers are in the lesson's report."""
     x, y, masks = ch.data.make_shapes(ch.scaled(200, 40), seed=2024)
     scores = saliency.localization_scores(course_model, x, masks, y)
     summary = saliency.summarize_localization(scores)
+    assert scores["tolerance"] == 4
     assert summary["saliency_pointing"] >= 0.8, summary
     assert summary["occlusion_pointing"] >= 0.8, summary
-    assert summary["saliency_share"] > summary["object_area"] + 0.1, summary
-    assert summary["occlusion_share"] > summary["object_area"] + 0.1, summary
+    # both maps put clearly more mass on the object than its area would earn
+    assert summary["saliency_share"] > summary["object_area"] + 0.05, summary
+    assert summary["occlusion_share"] > summary["object_area"] + 0.2, summary
+
+
+def test_localization_scores_by_hand(course_model, shapes):
+    x, y, masks = shapes[0][:3], shapes[1][:3], shapes[2][:3]
+    scores = saliency.localization_scores(course_model, x, masks, y, tolerance=0)
+    sal = saliency.saliency_maps(course_model, x, y)
+    for i in range(3):
+        r, c = np.unravel_index(np.argmax(sal[i]), sal[i].shape)   # maxima are unique here
+        assert scores["saliency_hit_strict"][i] == masks[i][r, c]
+        assert scores["saliency_share"][i] == pytest.approx(sal[i][masks[i]].sum() / sal[i].sum())
+    np.testing.assert_allclose(scores["area"], masks.mean(axis=(1, 2)))
 
 
 def test_explorer(course_model, shapes):

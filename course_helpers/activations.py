@@ -1,0 +1,166 @@
+"""Lesson 3.2 — internal response: activation maps of a middle layer (内部响应分析法, notebook 03).
+
+Feed one image, pick a conv layer and one of its kernels (a channel), and look at the map that
+kernel produces: brighter means a stronger response.  "The activation of conv3" always means
+conv3's output after its batch norm and ReLU (``ch.models.activation_layer``).
+
+Compute: :func:`feature_maps` (one image), :func:`layer_activations` (a batch, cached).
+Draw: :func:`plot_feature_map`, :func:`plot_channel_grid`.  Widget: :func:`activation_explorer`.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import tf_keras as keras
+
+from . import _inputs
+from . import models as _models
+from . import plotting as _plotting
+from . import widgets as _widgets
+
+_SUBMODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def activation_model(model, layer):
+    """A model from ``model``'s input to conv ``layer``'s activation (after BN+ReLU).  Lessons 3.2, 3.3.
+
+    Built once per (model, layer) and shared afterwards; it shares the model's weights.
+    """
+    conv = _inputs.conv_layer(model, layer)
+    per_model = _SUBMODELS.setdefault(model, {})
+    if conv.name not in per_model:
+        out = _models.activation_layer(model, conv.name).output
+        per_model[conv.name] = keras.Model(model.inputs, out, name=f"{model.name}_{conv.name}_act")
+    return per_model[conv.name]
+
+
+def feature_maps(model, layer, image) -> np.ndarray:
+    """Conv ``layer``'s activation for one image, shape (h, w, channels).  Lesson 3.2.
+
+    ``image`` is converted with ``ch.data.load_image`` and resized to the model's input.
+    Raises ValueError if ``layer`` is not a conv layer (the message lists the conv layers).
+    """
+    sub = activation_model(model, layer)
+    img = _inputs.image_for(model, image)
+    return np.asarray(sub(img[None], training=False)[0], dtype=np.float32)
+
+
+def layer_activations(model, layer, images, batch_size: int = 64) -> np.ndarray:
+    """Conv ``layer``'s activations for a set of images, shape (n, h, w, channels).  Lessons 3.2, 3.3.
+
+    Runs in batches of ``batch_size`` and is cached by (model, layer, images): a second call
+    (a channel slider move) computes nothing.
+    """
+    sub = activation_model(model, layer)
+    batch = _inputs.batch_for(model, images)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    conv = _inputs.conv_layer(model, layer).name
+    key = ("layer_activations", _widgets.model_key(model), conv, _widgets.array_key(batch))
+
+    def compute():
+        parts = [np.asarray(sub(batch[i:i + batch_size], training=False), dtype=np.float32)
+                 for i in range(0, len(batch), int(batch_size))]
+        return np.concatenate(parts)
+
+    return _widgets.cached(key, compute)
+
+
+def check_channel(fmaps_or_count, channel) -> int:
+    """``channel`` as a valid index for maps with that many channels, else a clear error."""
+    n = fmaps_or_count if isinstance(fmaps_or_count, int) else int(np.shape(fmaps_or_count)[-1])
+    return _inputs.check_index(channel, n, "channel", f"This layer has {n} channels.")
+
+
+def plot_feature_map(image, fmaps, channel: int, title: str | None = None):
+    """One channel's map next to the image and upsampled over it; returns the Figure.  Lesson 3.2."""
+    import matplotlib.pyplot as plt
+
+    channel = check_channel(fmaps, channel)
+    fmap = np.asarray(fmaps)[..., channel]
+    image = np.asarray(image)
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    axes[0].imshow(image)
+    axes[0].set_title("input")
+    im = axes[1].imshow(fmap, cmap="gray", vmin=0, vmax=max(float(fmap.max()), 1e-6))
+    axes[1].set_title(f"channel {channel}: {fmap.shape[0]}x{fmap.shape[1]} map\n(max {fmap.max():.2f})")
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
+    _plotting.overlay(image, _plotting.normalize(fmap), ax=axes[2], alpha=0.55,
+                      title="upsampled over the image")
+    for ax in axes[:2]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_channel_grid(fmaps, ncols: int = 16, size: float = 0.6, title: str | None = None,
+                      shared_scale: bool = True):
+    """Every channel of one layer's maps as a grid of small grey images.  Lesson 3.2.
+
+    ``shared_scale=True`` uses one brightness scale for all channels, so silent channels look
+    black; ``False`` stretches each channel on its own.  Channel numbers run row by row.
+    """
+    import matplotlib.pyplot as plt
+
+    from .patches import mosaic
+
+    fmaps = np.asarray(fmaps, dtype=np.float32)
+    if fmaps.ndim != 3:
+        raise ValueError(f"Expected maps of shape (h, w, channels), got {fmaps.shape}.")
+    tiles = np.moveaxis(fmaps, -1, 0)
+    if shared_scale:
+        tiles = tiles / max(float(tiles.max()), 1e-6)
+    else:
+        tiles = _plotting.normalize(tiles, per_item_axes=(1, 2))
+    n, h, w = tiles.shape
+    ncols = min(ncols, n)
+    gap = max(1, h // 8)
+    image = mosaic(tiles, ncols, gap, background=1.0)
+    nrows = int(np.ceil(n / ncols))
+    fig, ax = plt.subplots(figsize=(size * ncols + 0.4, size * nrows + 0.6))
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([(w + gap) * c + w / 2 for c in range(ncols)])
+    ax.set_xticklabels([str(c) for c in range(ncols)], fontsize=6)
+    ax.set_yticks([(h + gap) * r + h / 2 for r in range(nrows)])
+    ax.set_yticklabels([str(r * ncols) for r in range(nrows)], fontsize=6)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title or f"{n} channels", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def activation_explorer(model, images, layers=None):
+    """Widget for lesson 3.2: pick an image, a conv layer and a channel; see its map.
+
+    Each (image, layer) is computed once and cached, so moving the channel slider only redraws.
+    """
+    import ipywidgets as w
+
+    names, imgs = _inputs.names_and_images(images)
+    batch = _inputs.batch_for(model, imgs)
+    layers = list(layers or _models.conv_layer_names(model))
+    for name in layers:
+        _inputs.conv_layer(model, name)
+    channel = w.IntSlider(value=0, min=0,
+                          max=int(activation_model(model, layers[0]).output_shape[-1]) - 1,
+                          description="channel")
+
+    def draw(image, layer, channel):
+        acts = layer_activations(model, layer, batch)
+        channel = min(channel, acts.shape[-1] - 1)
+        i = names.index(image)
+        return plot_feature_map(batch[i], acts[i], channel, title=f"{image} · {layer}")
+
+    layer_box = w.Dropdown(options=layers, value=layers[0], description="layer")
+
+    def on_layer(change):
+        channel.max = int(activation_model(model, change["new"]).output_shape[-1]) - 1
+
+    layer_box.observe(on_layer, names="value")
+    return _widgets.interactive_plot(draw, image=w.Dropdown(options=names, description="image"),
+                                     layer=layer_box, channel=channel)

@@ -1,0 +1,220 @@
+"""Lesson 3.4 — occlusion sensitivity (遮挡分析法, notebook 04).
+
+Cover a square of the image, ask the model again, and record the class probability; slide the
+square over the whole image.  Where covering makes the probability drop, the model relied on
+what was there (Zeiler & Fergus 2014).
+
+Compute: :func:`occlusion_map`, :func:`occlusion_positions`, :func:`pixel_map`.
+Draw: :func:`plot_occlusion`.  Widget: :func:`occlusion_explorer`.
+"""
+from __future__ import annotations
+
+import numbers
+import weakref
+
+import numpy as np
+
+from . import _inputs
+from . import models as _models
+from . import widgets as _widgets
+
+#: Named fills for the occluding patch (a float in [0, 1] is a grey level).
+FILLS = ("grey", "black", "blur")
+
+_PREDICT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _predict_fn(model):
+    """The model's forward pass compiled once (any batch size): ``f(batch) -> probabilities``.
+    Eager calls cost about twice as much per image on a small model (benchmarks/RESULTS.md)."""
+    fn = _PREDICT.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        h, w = _inputs.input_size(model)
+        ref = weakref.ref(model)  # the cache must not keep the model alive
+        fn = tf.function(lambda x: ref()(x, training=False),
+                         input_signature=[tf.TensorSpec((None, h, w, 3), tf.float32)])
+        _PREDICT[model] = fn
+    return fn
+
+
+def occlusion_positions(size: int, patch: int, stride: int) -> list:
+    """Top (or left) coordinates of the patch along one axis: 0, stride, 2*stride, ..., and a
+    last one flush with the border if the steps do not land there, so every pixel gets covered.
+    Lesson 3.4."""
+    pos = list(range(0, size - patch + 1, stride))
+    if pos[-1] != size - patch:
+        pos.append(size - patch)
+    return pos
+
+
+def _check_geometry(shape, patch, stride):
+    for name, v in (("patch", patch), ("stride", stride)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be an integer number of pixels, got {v!r}.")
+    h, w = shape
+    if stride < 1:
+        raise ValueError(f"stride must be at least 1 pixel, got {stride}.")
+    if patch < 1:
+        raise ValueError(f"patch must be at least 1 pixel, got {patch}.")
+    if patch > min(h, w):
+        raise ValueError(f"patch {patch} is larger than the image ({h}x{w}); choose a patch of at "
+                         f"most {min(h, w)} pixels.")
+
+
+def fill_image(image, fill, patch: int = 16) -> np.ndarray:
+    """What the patch shows: an image-sized array.  ``fill`` is a grey level in [0, 1], 'grey'
+    (0.5), 'black' (0.0), 'blur' (the image blurred with sigma = patch/4, so the patch removes
+    detail but keeps colour) or an array of the image's shape.  Lesson 3.4."""
+    image = np.asarray(image, dtype=np.float32)
+    if isinstance(fill, str):
+        key = fill.lower()
+        if key in ("grey", "gray"):
+            return np.full_like(image, 0.5)
+        if key == "black":
+            return np.zeros_like(image)
+        if key in ("blur", "blurred"):
+            from skimage.filters import gaussian
+
+            return gaussian(image, sigma=max(patch / 4, 1.0), channel_axis=-1,
+                            preserve_range=True).astype(np.float32)
+        raise ValueError(f"Unknown fill {fill!r}: use a grey level in [0, 1] or one of {FILLS}.")
+    if isinstance(fill, numbers.Real):
+        if not 0 <= fill <= 1:
+            raise ValueError(f"A grey-level fill must be in [0, 1], got {fill}.")
+        return np.full_like(image, float(fill))
+    arr = np.asarray(fill, dtype=np.float32)
+    if arr.shape != image.shape:
+        raise ValueError(f"An array fill must have the image's shape {image.shape}, got {arr.shape}.")
+    return arr
+
+
+def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, fill=0.5,
+                  batch_size: int = 64) -> np.ndarray:
+    """Class probability with the patch at each grid position, shape (rows, cols).  Lesson 3.4.
+
+    Entry (i, j) is the model's probability of ``class_index`` when the square of side
+    ``patch`` with top-left corner (ys[i], xs[j]) is replaced by ``fill``, where
+    ``ys = occlusion_positions(H, patch, stride)`` (likewise xs).  All occluded copies are
+    built and predicted in batches of ``batch_size``.
+    """
+    img = _inputs.image_for(model, image)
+    class_index = _inputs.check_class(model, class_index)
+    _check_geometry(img.shape[:2], patch, stride)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    filler = fill_image(img, fill, patch)
+    ys = occlusion_positions(img.shape[0], patch, stride)
+    xs = occlusion_positions(img.shape[1], patch, stride)
+    grid = [(y, x) for y in ys for x in xs]
+    out = np.empty(len(grid), np.float32)
+    for start in range(0, len(grid), int(batch_size)):
+        chunk = grid[start:start + int(batch_size)]
+        batch = np.repeat(img[None], len(chunk), axis=0)
+        for b, (y, x) in enumerate(chunk):
+            batch[b, y:y + patch, x:x + patch] = filler[y:y + patch, x:x + patch]
+        probs = _predict_fn(model)(batch)
+        out[start:start + len(chunk)] = np.asarray(probs)[:, class_index]
+    return out.reshape(len(ys), len(xs))
+
+
+def class_probability(model, image, class_index) -> float:
+    """The model's probability of ``class_index`` for the unoccluded image.  Lesson 3.4."""
+    img = _inputs.image_for(model, image)
+    class_index = _inputs.check_class(model, class_index)
+    return float(np.asarray(model(img[None], training=False))[0, class_index])
+
+
+def pixel_map(values, shape, patch: int, stride: int) -> np.ndarray:
+    """Spread a (rows, cols) occlusion grid back to pixels: each pixel gets the mean of the
+    values of all patch positions that covered it.  Lessons 3.4 and 3.5 (object share)."""
+    h, w = shape[:2]
+    values = np.asarray(values, dtype=np.float64)
+    ys = occlusion_positions(h, patch, stride)
+    xs = occlusion_positions(w, patch, stride)
+    if values.shape != (len(ys), len(xs)):
+        raise ValueError(f"values has shape {values.shape}, but patch {patch} / stride {stride} "
+                         f"on a {h}x{w} image gives a {len(ys)}x{len(xs)} grid.")
+    total = np.zeros((h, w))
+    count = np.zeros((h, w))
+    for i, y in enumerate(ys):
+        for j, x in enumerate(xs):
+            total[y:y + patch, x:x + patch] += values[i, j]
+            count[y:y + patch, x:x + patch] += 1
+    return (total / count).astype(np.float32)
+
+
+def occlusion_drop(model, image, class_index, patch: int = 16, stride: int = 8, fill=0.5,
+                   batch_size: int = 64) -> np.ndarray:
+    """Per pixel: how much the class probability drops, on average, when a patch covers it.
+    Positive = the model needs that region.  Lessons 3.4, 3.5."""
+    img = _inputs.image_for(model, image)
+    probs = occlusion_map(model, img, class_index, patch, stride, fill, batch_size)
+    base = class_probability(model, img, class_index)
+    return pixel_map(base - probs, img.shape, patch, stride)
+
+
+def plot_occlusion(image, prob_map, base_prob: float, patch: int, stride: int,
+                   class_name: str = "", fill_name: str = ""):
+    """The image, the probability map over it, and the drop from the unoccluded probability;
+    returns the Figure.  Lesson 3.4."""
+    import matplotlib.pyplot as plt
+
+    image = np.asarray(image)
+    probs = pixel_map(prob_map, image.shape, patch, stride)
+    drop = base_prob - probs
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+    axes[0].imshow(image)
+    axes[0].set_title(f"input: p({class_name}) = {base_prob:.2f}")
+    axes[1].imshow(image)
+    im1 = axes[1].imshow(probs, cmap="viridis", vmin=0, vmax=1, alpha=0.65)
+    axes[1].set_title(f"p({class_name}) with the patch here")
+    fig.colorbar(im1, ax=axes[1], fraction=0.046, pad=0.04)
+    lim = max(float(np.abs(drop).max()), 1e-3)
+    axes[2].imshow(image)
+    im2 = axes[2].imshow(drop, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.65)
+    axes[2].set_title("drop in probability (red = needed)")
+    fig.colorbar(im2, ax=axes[2], fraction=0.046, pad=0.04)
+    from matplotlib.patches import Rectangle
+
+    axes[0].add_patch(Rectangle((-0.5, -0.5), patch, patch, fill=False, edgecolor="yellow", lw=1.5))
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(f"patch {patch} px, stride {stride} px, fill {fill_name}  (yellow: patch size)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def occlusion_explorer(model, images, class_index=None):
+    """Widget for lesson 3.4: image, patch, stride, fill (grey, black, blurred).
+
+    The class explained is ``class_index`` or, by default, the model's top prediction for the
+    chosen image.  Every map is cached, so returning to a setting is instant.
+    """
+    import ipywidgets as w
+
+    names, imgs = _inputs.names_and_images(images)
+    batch = _inputs.batch_for(model, imgs)
+    labels = _models.class_names(model)
+    side = batch.shape[1]
+
+    def draw(image, patch, stride, fill):
+        i = names.index(image)
+        patch = min(patch, side)
+        c = class_index
+        if c is None:
+            c = int(np.argmax(np.asarray(model(batch[i:i + 1], training=False))[0]))
+        key = ("occlusion", _widgets.model_key(model), _widgets.array_key(batch[i]), c, patch,
+               stride, fill)
+        probs = _widgets.cached(key, lambda: occlusion_map(model, batch[i], c, patch, stride, fill))
+        base = class_probability(model, batch[i], c)
+        return plot_occlusion(batch[i], probs, base, patch, stride, labels[c], fill)
+
+    big = side > 100
+    return _widgets.interactive_plot(
+        draw, image=w.Dropdown(options=names, description="image"),
+        patch=w.IntSlider(value=48 if big else 16, min=4, max=side // 2, step=4, description="patch"),
+        stride=w.IntSlider(value=24 if big else 4, min=2, max=side // 4, step=2, description="stride"),
+        fill=w.Dropdown(options=list(FILLS), value="grey", description="fill"))

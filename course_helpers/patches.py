@@ -1,0 +1,351 @@
+"""Lesson 3.3 — back to the original image: top patches (原图外部分析方法, notebook 03).
+
+For one kernel (a channel of a conv layer), scan many images, find the units where it responds
+most, and cut out of the original images the piece each of those units sees: its receptive
+field.  One row of these crops per kernel is the picture of Zeiler & Fergus (2014).
+
+Compute: :func:`receptive_field`, :func:`unit_box`, :func:`top_patches`,
+:func:`channel_class_purity`.  Draw: :func:`plot_top_patches`.  Widget: :func:`top_patches_explorer`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import tf_keras as keras
+
+from . import _inputs
+from . import activations as _acts
+from . import models as _models
+from . import widgets as _widgets
+
+# Layers that leave the spatial grid alone (pointwise or per-channel).
+_SPATIAL_IDENTITY = (keras.layers.InputLayer, keras.layers.BatchNormalization,
+                     keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
+                     keras.layers.Dropout, keras.layers.SpatialDropout2D,
+                     keras.layers.GaussianNoise, keras.layers.LayerNormalization,
+                     keras.layers.Rescaling, keras.layers.Normalization)
+_POOLS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+
+
+def _same_pad_before(in_size: int, k_eff: int, stride: int) -> int:
+    out = -(-in_size // stride)
+    total = max((out - 1) * stride + k_eff - in_size, 0)
+    return total // 2
+
+
+def _path_to(model, target):
+    """The layers from the input to ``target``; a chain is required."""
+    path = [target]
+    current = target
+    while True:
+        nodes = current._inbound_nodes
+        inbound = []
+        for node in nodes:
+            for lyr in getattr(node, "inbound_layers", []) if isinstance(
+                    getattr(node, "inbound_layers", []), list) else [node.inbound_layers]:
+                if lyr in model.layers:
+                    inbound.append(lyr)
+        inbound = list(dict.fromkeys(inbound))
+        if not inbound:
+            return path[::-1]
+        if len(inbound) > 1:
+            raise ValueError(f"Layer {current.name!r} has several inputs; receptive_field handles "
+                             "chains of layers (like course-cnn and VGG) only.")
+        current = inbound[0]
+        path.append(current)
+
+
+def _axis(value, axis):
+    return int(value[axis]) if isinstance(value, (tuple, list)) else int(value)
+
+
+def receptive_field(model, layer):
+    """``(size, stride, start)`` of conv ``layer``'s units, in input pixels.  Lesson 3.3.
+
+    ``size``: how many input pixels one unit sees (per side); ``stride``: the step between
+    neighbouring units; ``start``: the input coordinate of unit (0, 0)'s centre (pixel i has
+    centre i; half-integers happen after even-sized pooling).  Unit (i, j) sees rows
+    ``start + i*stride - (size-1)/2`` to ``start + i*stride + (size-1)/2`` (some may be padding).
+
+    Computed from the conv/pool stack: kernel sizes, strides, dilation, 'valid' and 'same'
+    padding (TensorFlow puts the odd pixel of 'same' padding after the image).  For
+    non-square settings each value is a pair (rows, columns).
+    """
+    target = _inputs.conv_layer(model, layer)
+    axes = []
+    for axis in (0, 1):
+        size, jump, start = 1, 1, 0.0
+        for lyr in _path_to(model, target):
+            if isinstance(lyr, (keras.layers.Conv2D,) + _POOLS):
+                if isinstance(lyr, keras.layers.Conv2D):
+                    k, s = _axis(lyr.kernel_size, axis), _axis(lyr.strides, axis)
+                    d = _axis(lyr.dilation_rate, axis)
+                else:
+                    k, s, d = _axis(lyr.pool_size, axis), _axis(lyr.strides, axis), 1
+                k_eff = d * (k - 1) + 1
+                if lyr.padding == "same":
+                    in_size = lyr.input_shape[1 + axis]
+                    if in_size is None:
+                        raise ValueError("receptive_field needs a model with a fixed input size.")
+                    pad = _same_pad_before(int(in_size), k_eff, s)
+                elif lyr.padding == "valid":
+                    pad = 0
+                else:
+                    raise ValueError(f"Layer {lyr.name!r} uses padding {lyr.padding!r}; only "
+                                     "'valid' and 'same' are supported.")
+                size += (k_eff - 1) * jump
+                start += ((k_eff - 1) / 2 - pad) * jump
+                jump *= s
+            elif isinstance(lyr, keras.layers.ZeroPadding2D):
+                start -= lyr.padding[axis][0] * jump
+            elif isinstance(lyr, _SPATIAL_IDENTITY) or type(lyr).__name__ == "ImageNetPreprocess":
+                continue
+            else:
+                raise ValueError(f"Layer {lyr.name!r} ({type(lyr).__name__}) lies between the input "
+                                 f"and {target.name!r} and its effect on positions is unknown to "
+                                 "receptive_field.")
+        start = int(start) if float(start).is_integer() else float(start)
+        axes.append((size, jump, start))
+    if axes[0] == axes[1]:
+        return axes[0]
+    return tuple((a, b) for a, b in zip(*axes))
+
+
+def unit_box(model, layer, row: int, col: int):
+    """``(top, left, bottom, right)`` of the input pixels unit (row, col) sees (end exclusive;
+    may reach outside the image).  Lesson 3.3."""
+    size, stride, start = receptive_field(model, layer)
+    if isinstance(size, tuple):
+        (sh, sw), (jh, jw), (th, tw) = size, stride, start
+    else:
+        sh = sw = size
+        jh = jw = stride
+        th = tw = start
+    top = int(round(th + row * jh - (sh - 1) / 2))
+    left = int(round(tw + col * jw - (sw - 1) / 2))
+    return top, left, top + sh, left + sw
+
+
+def crop_box(image, box, pad_value: float = 0.5) -> np.ndarray:
+    """The pixels of ``image`` inside ``box`` (top, left, bottom, right), grey where the box runs
+    over the border.  Lesson 3.3."""
+    image = np.asarray(image)
+    top, left, bottom, right = box
+    h, w = image.shape[:2]
+    out = np.full((bottom - top, right - left) + image.shape[2:], pad_value, dtype=image.dtype)
+    t, l, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+    if b > t and r > l:
+        out[t - top:b - top, l - left:r - left] = image[t:b, l:r]
+    return out
+
+
+class Patch(NamedTuple):
+    """One of the strongest responses of a channel: where, how strong, and what the unit saw."""
+    image_index: int
+    position: tuple
+    activation: float
+    crop: np.ndarray
+    box: tuple
+
+
+@dataclass
+class TopPatches:
+    """Result of :func:`top_patches`, strongest first; ``result[i]`` is a :class:`Patch`."""
+    layer: str
+    channel: int
+    image_index: np.ndarray   # (k,) which image
+    position: np.ndarray      # (k, 2) unit row, column in the layer's map
+    activation: np.ndarray    # (k,) the channel's activation there
+    crops: np.ndarray         # (k, size, size, 3) the receptive field, grey outside the image
+    boxes: np.ndarray         # (k, 4) top, left, bottom, right in input pixels
+
+    def __len__(self):
+        return len(self.activation)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        return Patch(int(self.image_index[i]), tuple(int(v) for v in self.position[i]),
+                     float(self.activation[i]), self.crops[i], tuple(int(v) for v in self.boxes[i]))
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+def _strongest(act, k, max_per_image):
+    """Flat indices of the k largest values of act (n, h, w), at most max_per_image per image."""
+    n = act.shape[0]
+    flat = act.reshape(n, -1)
+    if max_per_image is None:
+        order = np.argsort(-flat, axis=None, kind="stable")[:k]
+        return np.unravel_index(order, act.shape)
+    m = int(max_per_image)
+    if m < 1:
+        raise ValueError(f"max_per_image must be >= 1 or None, got {max_per_image}.")
+    per = np.argsort(-flat, axis=1, kind="stable")[:, :m]            # (n, m)
+    vals = np.take_along_axis(flat, per, axis=1)
+    order = np.argsort(-vals, axis=None, kind="stable")[:k]
+    img, slot = np.unravel_index(order, vals.shape)
+    rows, cols = np.unravel_index(per[img, slot], act.shape[1:])
+    return img, rows, cols
+
+
+def top_patches(model, layer, channel, images, k: int = 9, max_per_image=None,
+                batch_size: int = 64, pad_value: float = 0.5) -> TopPatches:
+    """The ``k`` strongest activations of one channel over ``images``, with their crops.  Lesson 3.3.
+
+    Activations of the whole layer are computed in batches and cached, so asking for another
+    channel of the same layer and images is instant.  ``max_per_image=1`` takes at most one
+    unit per image (more varied rows); ``None`` allows neighbouring units of one image.
+    Each crop is the unit's receptive field cut from the original image, ``pad_value`` grey
+    where it runs over the border.
+    """
+    batch = _inputs.batch_for(model, images)
+    acts = _acts.layer_activations(model, layer, batch, batch_size=batch_size)
+    channel = _acts.check_channel(acts, channel)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    act = acts[..., channel]
+    img, rows, cols = _strongest(act, int(k), max_per_image)
+    boxes = np.array([unit_box(model, layer, r, c) for r, c in zip(rows, cols)], dtype=int)
+    crops = np.stack([crop_box(batch[i], b, pad_value) for i, b in zip(img, boxes)]) if len(img) \
+        else np.zeros((0, 1, 1, 3), np.float32)
+    return TopPatches(layer=_inputs.conv_layer(model, layer).name, channel=channel,
+                      image_index=np.asarray(img, int), position=np.stack([rows, cols], 1).astype(int),
+                      activation=act[img, rows, cols].astype(np.float32), crops=crops, boxes=boxes)
+
+
+def channel_class_purity(model, layer, images, labels, k: int = 9, channels=None) -> np.ndarray:
+    """Per channel: the share of its top-``k`` images (one unit per image) that come from its
+    most common class.  Lesson 3.3 measures "deeper layers respond to more semantic content"
+    with it (chance is about 1/number of classes)."""
+    batch = _inputs.batch_for(model, images)
+    labels = np.asarray(labels)
+    if len(labels) != len(batch):
+        raise ValueError(f"Got {len(batch)} images but {len(labels)} labels.")
+    acts = _acts.layer_activations(model, layer, batch)
+    channels = range(acts.shape[-1]) if channels is None else channels
+    out = []
+    for c in channels:
+        best = acts[..., c].reshape(len(batch), -1).max(axis=1)
+        top = np.argsort(-best, kind="stable")[:k]
+        counts = np.bincount(labels[top])
+        out.append(counts.max() / len(top))
+    return np.asarray(out, dtype=np.float32)
+
+
+def mosaic(tiles, ncols: int, gap: int = 2, background: float = 1.0) -> np.ndarray:
+    """Paste equally sized tiles (n, h, w[, 3]) into one image, ``ncols`` per row, with white
+    gaps.  One ``imshow`` of a mosaic draws far faster than a grid of axes.  Lessons 3.2, 3.3."""
+    tiles = np.asarray(tiles, dtype=np.float32)
+    n, h, w = tiles.shape[:3]
+    nrows = max(1, int(np.ceil(n / ncols)))
+    out = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap) + tiles.shape[3:], background,
+                  np.float32)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tiles[i]
+    return out
+
+
+def plot_top_patches(model, layer, channels, images, k: int = 9, max_per_image=1,
+                     title: str | None = None, size: float = 0.8, show_values: bool = True):
+    """One row per channel, its ``k`` favourite crops left to right (Zeiler & Fergus).  Lesson 3.3.
+
+    Returns the Figure; the small numbers are the activations.
+    """
+    import matplotlib.pyplot as plt
+
+    channels = list(channels)
+    rows = [top_patches(model, layer, c, images, k=k, max_per_image=max_per_image) for c in channels]
+    side = rows[0].crops.shape[1]
+    gap = max(2, side // 12)
+    tiles = []
+    for res in rows:
+        for j in range(k):
+            tiles.append(res.crops[j] if j < len(res) else np.ones_like(rows[0].crops[0]))
+    image = np.clip(mosaic(tiles, k, gap), 0, 1)
+    fig, ax = plt.subplots(figsize=(size * k + 0.6, size * len(rows) + 0.5))
+    ax.imshow(image)
+    ax.set_xticks([])
+    ax.set_yticks([(side + gap) * r + side / 2 for r in range(len(rows))])
+    ax.set_yticklabels([f"ch {c}" for c in channels], fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if show_values and side >= 20:   # numbers would hide tiny crops
+        for r, res in enumerate(rows):
+            for j in range(len(res)):
+                ax.text((side + gap) * j + 1, (side + gap) * r + 1, f"{res.activation[j]:.1f}",
+                        fontsize=5.5, color="white", va="top", ha="left",
+                        bbox=dict(boxstyle="square,pad=0.1", fc="black", ec="none", alpha=0.6))
+    rf = receptive_field(model, layer)[0]
+    ax.set_title(title or f"{layer}: top {k} crops per channel ({rf}x{rf} px receptive field)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1):
+    """Widget for lesson 3.3: pick a conv layer and a channel; see its top patches and where
+    they lie in their images.  A layer's activations are computed once, so the channel
+    slider is instant."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    _, imgs = _inputs.names_and_images(images)
+    batch = _inputs.batch_for(model, imgs)
+    layers = list(layers or _models.conv_layer_names(model))
+    n_ch = {name: int(_acts.activation_model(model, name).output_shape[-1]) for name in layers}
+    channel = w.IntSlider(value=0, min=0, max=n_ch[layers[0]] - 1, description="channel")
+    layer_box = w.Dropdown(options=layers, value=layers[0], description="layer")
+    layer_box.observe(lambda ch: setattr(channel, "max", n_ch[ch["new"]] - 1), names="value")
+
+    def draw(layer, channel):
+        channel = min(channel, n_ch[layer] - 1)
+        res = top_patches(model, layer, channel, batch, k=k, max_per_image=max_per_image)
+        fig, axes = plt.subplots(2, k, figsize=(1.1 * k, 2.6), squeeze=False)
+        for j in range(k):
+            for ax in axes[:, j]:
+                ax.axis("off")
+            if j >= len(res):
+                continue
+            p = res[j]
+            axes[0, j].imshow(np.clip(p.crop, 0, 1))
+            axes[0, j].set_title(f"{p.activation:.2f}", fontsize=7)
+            axes[1, j].imshow(batch[p.image_index])
+            t, l, b, r = p.box
+            axes[1, j].add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False,
+                                           edgecolor="yellow", linewidth=1.2))
+            axes[1, j].set_title(f"img {p.image_index}", fontsize=7)
+        size = receptive_field(model, layer)[0]
+        fig.suptitle(f"{layer} channel {channel}: top crops ({size} px receptive field) "
+                     "and where they come from", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+    return _widgets.interactive_plot(draw, layer=layer_box, channel=channel)
+
+
+def image_tiles(images, size: int, step: int | None = None) -> np.ndarray:
+    """Cut each image into square tiles of side ``size`` (every ``step`` pixels, default
+    ``size``): many small images from a few big photos, for mining top patches with a
+    small-input model.  Lesson 3.3."""
+    if isinstance(images, dict):
+        images = list(images.values())
+    step = int(step or size)
+    if int(size) < 1 or step < 1:
+        raise ValueError(f"size and step must be >= 1, got {size} and {step}.")
+    out = []
+    for img in images:
+        img = np.asarray(img, dtype=np.float32)
+        h, w = img.shape[:2]
+        if h < size or w < size:
+            raise ValueError(f"An image of {h}x{w} is smaller than the tile size {size}.")
+        for y in range(0, h - size + 1, step):
+            for x in range(0, w - size + 1, step):
+                out.append(img[y:y + size, x:x + size])
+    return np.stack(out)
