@@ -144,3 +144,14 @@ def test_penultimate_layer_separates_classes_in_2d(course_model):
     acc = embedding.knn_accuracy(pts, y, k=5)
     print(f"kNN accuracy of the penultimate layer in 2-D (1000 images): {acc:.3f}")
     assert acc >= 0.90
+
+
+def test_exercise_checks(rng):
+    f = rng.normal(size=(20, 4))
+    right = np.argsort(np.linalg.norm(f - f[3], axis=1))[1:6]
+    assert ch.exercises.check_nearest_neighbours(right, f, 3, 5)
+    assert not ch.exercises.check_nearest_neighbours(np.argsort(np.linalg.norm(f - f[3], axis=1))[:5], f, 3, 5)
+    assert not ch.exercises.check_nearest_neighbours(..., f, 3, 5)
+    results = {"pixels": {"knn_accuracy": 0.2}, "embedding": {"knn_accuracy": 0.95}}
+    assert ch.exercises.check_best_layer("embedding", results)
+    assert not ch.exercises.check_best_layer("pixels", results)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-import course_helpers as ch
+import course_helpers as ch  # noqa: F401  (sets up tf-keras)
 from course_helpers import filters, models
 
 
@@ -134,3 +134,13 @@ def test_kernel_explorer_redraws_on_kernel_change(tiny_model):
     with pytest.raises(ValueError, match="No photos"):
         filters.kernel_explorer(tiny_model, {})
     matplotlib.pyplot.close("all")
+
+
+def test_exercise_checks_accept_right_answers_only(tiny_model, capsys):
+    assert ch.exercises.check_normalization("shared")
+    assert not ch.exercises.check_normalization("per_kernel")
+    assert not ch.exercises.check_normalization(...)
+    assert ch.exercises.check_second_layer_weights(tiny_model, 3 * 3 * 4)  # c2: 3x3 over 4 maps
+    assert not ch.exercises.check_second_layer_weights(tiny_model, 3 * 3 * 3)
+    assert not ch.exercises.check_second_layer_weights(tiny_model, 3 * 3 * 4 * 6)
+    assert "36" not in capsys.readouterr().out  # hints never give the number away
