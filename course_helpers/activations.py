@@ -60,8 +60,14 @@ def layer_activations(model, layer, images, batch_size: int = 64) -> np.ndarray:
     key = ("layer_activations", _widgets.model_key(model), conv, _widgets.array_key(batch))
 
     def compute():
+        from tqdm.auto import tqdm
+
+        starts = range(0, len(batch), int(batch_size))
+        # a progress bar for long scans (top patches over many images), silent for small ones
+        bar = tqdm(starts, desc=f"scanning {conv}", unit="batch", disable=len(starts) < 8,
+                   leave=False)
         parts = [np.asarray(sub(batch[i:i + batch_size], training=False), dtype=np.float32)
-                 for i in range(0, len(batch), int(batch_size))]
+                 for i in bar]
         return np.concatenate(parts)
 
     return _widgets.cached(key, compute)
