@@ -222,3 +222,24 @@ def test_shortcut_cue_check():
     assert not ch.exercises.check_shortcut_cue("top-right", "ring")
     assert not ch.exercises.check_shortcut_cue("top-left", "circle")
     assert not ch.exercises.check_shortcut_cue(..., ...)
+
+
+@pytest.mark.skipif("shortcut-cnn" not in ch.models.available_models(),
+                    reason="no data/shortcut-cnn.weights.h5: python -m course_helpers.train "
+                           "--variant shortcut")
+def test_shipped_shortcut_model_relies_on_the_mark():
+    model = ch.models.load_model("shortcut-cnn")
+    assert ch.models.model_metadata("shortcut-cnn")["variant"] == "shortcut"
+    rep = sanity.shortcut_report(model, n=300)
+    assert rep["mark on its class (as in training)"] >= 0.8
+    assert rep["mark moved to the other classes"] <= 0.5
+    assert rep["marked non-ring images called ring"] >= 0.5
+    # its saliency maps point at the mark on ring images
+    x, y = sanity.shortcut_test_sets(60)["mark on its class (as in training)"]
+    rings = y == sanity.SHORTCUT_CLASS
+    sal = ch.saliency.saliency_maps(model, x[rings], y[rings])
+    mark = np.broadcast_to(sanity.shortcut_mask(), sal.shape)
+    assert sanity.pointing_game(sal, mark, tolerance=1) >= 0.8
+    # the course's own model, trained without the mark, does not care much where the mark is
+    course = ch.models.load_model("course-cnn")
+    assert sanity.shortcut_report(course, n=300)["mark moved to the other classes"] >= 0.8
