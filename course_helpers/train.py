@@ -106,7 +106,7 @@ def train(out_dir=None, name="course-cnn", variant=None, verbose=True, **overrid
         "val_accuracy": float(hist.history["val_accuracy"][-1]),
         "seconds": round(t_total, 1),
         "seconds_data": round(t_data, 1),
-        "made_by": f"python -m course_helpers.train{' --variant ' + variant if variant else ''}",
+        "made_by": _command_line(variant, cfg),
     }
     if out_dir is not None:
         out = Path(out_dir)
@@ -115,6 +115,20 @@ def train(out_dir=None, name="course-cnn", variant=None, verbose=True, **overrid
         (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     record["model"] = model
     return record
+
+
+_CLI_FLAGS = ("seed", "epochs", "n_train", "smooth", "init_scale", "lr")
+
+
+def _command_line(variant, cfg) -> str:
+    """The command that reproduces a run: the script plus every setting that differs from the defaults."""
+    parts = ["python -m course_helpers.train"]
+    if variant:
+        parts.append(f"--variant {variant}")
+    for key in _CLI_FLAGS:
+        if cfg[key] != DEFAULTS[key]:
+            parts.append(f"--{key.replace('_', '-')} {cfg[key]}")
+    return " ".join(parts)
 
 
 def evaluate(name="course-cnn", n=EVAL_SIZE, seed=EVAL_SEED) -> dict:
