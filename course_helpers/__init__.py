@@ -31,8 +31,33 @@ def _require_legacy_keras() -> None:
     )
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up lines ("Could not find cuda drivers ...") hidden.
+
+    Those lines are written to the stderr file descriptor before TensorFlow's logging starts,
+    so no setting silences them; on a CPU-only laptop or Binder they only confuse learners.
+    Python errors still surface: they are raised, not printed, during the import.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except (OSError, AttributeError, ValueError):
+        import tensorflow  # noqa: F401
+        return
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 _require_legacy_keras()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
+_import_tensorflow_quietly()
 
 from . import config, data, models, plotting  # noqa: E402
 from .config import quick_mode, scaled  # noqa: E402

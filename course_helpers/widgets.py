@@ -84,10 +84,34 @@ def interactive_plot(draw, **controls):
         state["figure"] = draw(**values)
         state["values"] = values
 
-    box = w.interactive(_update, **controls)  # draws once here
+    box = _explorer_class()(_update, **controls)  # draws once here
     box.state = state
     for child in box.children:
         if hasattr(child, "continuous_update"):
             child.continuous_update = False
     display(box)
     return box
+
+
+_EXPLORER = []
+
+
+def _explorer_class():
+    """An ``interactive`` that shows itself once: the explorer displays itself, and returning it
+    as a cell's last value must not draw a second copy (an ``Out[n]`` duplicate)."""
+    if not _EXPLORER:
+        import ipywidgets as w
+
+        class Explorer(w.interactive):
+            _course_shown = False
+
+            def _ipython_display_(self, **kwargs):
+                if self._course_shown:
+                    return
+                self._course_shown = True
+                from IPython.display import display
+
+                display(self._repr_mimebundle_(**kwargs), raw=True)
+
+        _EXPLORER.append(Explorer)
+    return _EXPLORER[0]
