@@ -23,6 +23,17 @@ FILLS = ("grey", "black", "blur")
 
 _PREDICT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
+#: At most this many pixels per batch (8 images of 224x224): on a CPU, larger batches of large
+#: images run slower per image (VGG16: 64 images of 224 px take ~2x longer each than 8) and
+#: need gigabytes of activations.  Small images still go 64 at a time.
+BATCH_PIXELS = 8 * 224 * 224
+
+
+def batch_limit(shape, batch_size: int) -> int:
+    """The batch size actually used for images of ``shape`` (H, W, ...): ``batch_size``, capped
+    by :data:`BATCH_PIXELS`.  Lessons 3.4, 3.5."""
+    return max(1, min(int(batch_size), BATCH_PIXELS // (int(shape[0]) * int(shape[1]))))
+
 
 def _predict_fn(model):
     """The model's forward pass compiled once (any batch size): ``f(batch) -> probabilities``.
@@ -97,7 +108,8 @@ def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, f
     Entry (i, j) is the model's probability of ``class_index`` when the square of side
     ``patch`` with top-left corner (ys[i], xs[j]) is replaced by ``fill``, where
     ``ys = occlusion_positions(H, patch, stride)`` (likewise xs).  All occluded copies are
-    built and predicted in batches of ``batch_size``.
+    built and predicted in batches of ``batch_size`` (fewer for large images:
+    :func:`batch_limit`), by the model's forward pass compiled once.
     """
     img = _inputs.image_for(model, image)
     class_index = _inputs.check_class(model, class_index)
@@ -109,8 +121,9 @@ def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, f
     xs = occlusion_positions(img.shape[1], patch, stride)
     grid = [(y, x) for y in ys for x in xs]
     out = np.empty(len(grid), np.float32)
-    for start in range(0, len(grid), int(batch_size)):
-        chunk = grid[start:start + int(batch_size)]
+    batch_size = batch_limit(img.shape, batch_size)
+    for start in range(0, len(grid), batch_size):
+        chunk = grid[start:start + batch_size]
         batch = np.repeat(img[None], len(chunk), axis=0)
         for b, (y, x) in enumerate(chunk):
             batch[b, y:y + patch, x:x + patch] = filler[y:y + patch, x:x + patch]

@@ -1,0 +1,895 @@
+"""Benchmarks: every method against its peer and against the forward-pass limit (``make bench``).
+
+Times, side by side in one run, for ``course-cnn`` (64x64) and the VGG16 architecture (224x224,
+``weights=None``: timing needs the architecture, not the ImageNet weights):
+
+* F, one compiled forward pass of one image, and the per-image time in a full batch (Fb);
+* saliency, SmoothGrad (20 samples), Grad-CAM, occlusion, one gradient-ascent step, against
+  tf-keras-vis (Saliency, SmoothGrad, Gradcam, ActivationMaximization) and, for occlusion, a
+  plain per-patch loop;
+* one style-transfer step and one feed-forward stylization (224 px);
+* the redraw of every lesson's widget when its inputs are cached;
+* t-SNE of 2,000 points (lesson 2);
+* with ``--notebooks``: peak memory of every notebook run in quick mode, and of each lesson's
+  VGG cell run on the VGG16/VGG19 architecture.
+
+Each time is the median of ``--repeats`` runs after a warm-up; a method and its peer are run
+alternately (ours, peer, ours, peer ...) so that a noisy machine slows both alike.  Results go
+to ``benchmarks/RESULTS.md``.
+
+    python benchmarks/run.py                      # timings (about 10 minutes on 2 cores)
+    python benchmarks/run.py --notebooks          # + memory of every notebook (about 20 more)
+    python benchmarks/run.py --quick --models course-cnn --repeats 1 --out /tmp/r.md
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+import course_helpers as ch  # noqa: E402  (before TensorFlow: it selects tf-keras)
+from course_helpers import _inputs  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+#: The memory rows of the last ``--notebooks`` run (reused by runs without ``--notebooks``).
+MEMORY_JSON = Path(__file__).resolve().parent / "memory.json"
+#: The timing rows of the last full run (``--report-only`` rebuilds RESULTS.md from both).
+TIMINGS_JSON = Path(__file__).resolve().parent / "timings.json"
+SMOOTH_SAMPLES = 20
+ASCENT_STEPS = 8        # steps per timed call; the table shows the time per step
+OCCLUSION_BATCH = 64    # occlusion_map's default batch size = the "full batch" of Fb
+MEMORY_LIMIT_MB = 2048
+
+
+# --------------------------------------------------------------------------- timing machinery
+def _now():
+    return time.perf_counter()
+
+
+def time_calls(fns, repeats: int = 3, warmup: int = 1, warm=None) -> list:
+    """Median seconds of each function in ``fns``, run alternately ``repeats`` times after
+    ``warmup`` rounds (a, b, a, b, ...): machine noise then hits all of them alike.
+
+    ``warm`` (optional) replaces ``fns`` in the warm-up rounds: cheaper calls that build and
+    trace the same compiled functions (e.g. fewer samples or patches).
+    """
+    for _ in range(int(warmup)):
+        for fn in (warm or fns):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(max(1, int(repeats))):
+        for k, fn in enumerate(fns):
+            t0 = _now()
+            fn()
+            times[k].append(_now() - t0)
+    return [float(statistics.median(t)) for t in times]
+
+
+def time_call(fn, repeats: int = 3, warmup: int = 1) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    return time_calls([fn], repeats, warmup)[0]
+
+
+@dataclass
+class Row:
+    """One line of the timing table.
+
+    ``seconds`` is our time, ``unit`` the forward-pass time F of the same model and input
+    (``seconds / unit`` = forward-pass equivalents), ``peer_seconds`` the peer's time on the
+    same model and input.  ``checks`` are the targets: ("F", x) ours <= x F; ("peer", x) peer /
+    ours >= x; ("bound", x) ours <= x * ``bound``; ("abs", x) ours <= x seconds.
+    """
+
+    group: str
+    name: str
+    seconds: float
+    unit: float | None = None
+    peer: str = ""
+    peer_seconds: float | None = None
+    bound: float | None = None
+    bound_name: str = ""
+    checks: list = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def f_ratio(self):
+        return self.seconds / self.unit if self.unit else None
+
+    @property
+    def speedup(self):
+        return self.peer_seconds / self.seconds if self.peer_seconds else None
+
+    def results(self) -> list:
+        """[(target text, met?)] for each check."""
+        out = []
+        for kind, x in self.checks:
+            if kind == "F":
+                out.append((f"≤ {x:g} F", self.f_ratio is not None and self.f_ratio <= x))
+            elif kind == "peer":
+                text = "≥ 1x peer (no slower)" if x == 1 else f"≥ {x:g}x faster than peer"
+                out.append((text, self.speedup is not None and self.speedup >= x))
+            elif kind == "bound":
+                ratio = self.seconds / self.bound if self.bound else float("nan")
+                out.append((f"≤ {x:g} × {self.bound_name} ({ratio:.2f})", ratio <= x))
+            elif kind == "abs":
+                out.append((f"< {_fmt_time(x)}", self.seconds < x))
+            else:
+                raise ValueError(f"Unknown check {kind!r}.")
+        return out
+
+
+def _fmt_time(s) -> str:
+    if s is None:
+        return "—"
+    if s < 1:
+        return f"{1000 * s:.1f} ms" if s < 0.1 else f"{1000 * s:.0f} ms"
+    return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
+
+
+def _fmt_ratio(r, suffix="") -> str:
+    if r is None:
+        return "—"
+    return f"{r:.2f}{suffix}" if r < 10 else f"{r:.0f}{suffix}"
+
+
+TABLE_HEADER = ("| model · input | what | time | × F | peer | peer time | peer ÷ ours | target | met |\n"
+                "|---|---|---:|---:|---|---:|---:|---|:---:|")
+
+
+def _log_row(row):
+    print(f"    {row.group} · {row.name}: {_fmt_time(row.seconds)}"
+          + (f" = {row.f_ratio:.2f} F" if row.f_ratio else "")
+          + (f", peer {_fmt_time(row.peer_seconds)}" if row.peer_seconds else ""), flush=True)
+
+
+def format_table(rows) -> str:
+    """The timing rows as one Markdown table (see :data:`TABLE_HEADER`)."""
+    lines = [TABLE_HEADER]
+    for r in rows:
+        res = r.results()
+        target = "; ".join(t for t, _ in res) or "—"
+        met = " ".join("yes" if ok else "**NO**" for _, ok in res) or "—"
+        name = r.name + (f" ({r.note})" if r.note else "")
+        lines.append(f"| {r.group} | {name} | {_fmt_time(r.seconds)} | {_fmt_ratio(r.f_ratio)} | "
+                     f"{r.peer or '—'} | {_fmt_time(r.peer_seconds)} | "
+                     f"{_fmt_ratio(r.speedup, 'x')} | {target} | {met} |")
+    return "\n".join(lines)
+
+
+def missed(rows) -> list:
+    """(row, target text) of every missed target."""
+    return [(r, t) for r in rows for t, ok in r.results() if not ok]
+
+
+# --------------------------------------------------------------------------- the unit F
+_FORWARD: dict = {}
+
+
+def forward_fn(model):
+    """A compiled forward pass of ``model`` (any batch size), made once per model."""
+    fn = _FORWARD.get(id(model))
+    if fn is None:
+        h, w = _inputs.input_size(model)
+        fn = tf.function(lambda x: model(x, training=False),
+                         input_signature=[tf.TensorSpec((None, h, w, 3), tf.float32)])
+        _FORWARD[id(model)] = (model, fn)
+        return fn
+    return fn[1]
+
+
+def forward_times(model, image, batch_size: int = OCCLUSION_BATCH, repeats: int = 3) -> dict:
+    """F (one image, compiled) and Fb (per image in a compiled batch of ``batch_size``)."""
+    fn = forward_fn(model)
+    one = tf.constant(image[None])
+    batch = tf.constant(np.repeat(image[None], batch_size, axis=0))
+    f1 = time_call(lambda: fn(one).numpy(), repeats=max(5, 3 * repeats), warmup=2)
+    fb = time_call(lambda: fn(batch).numpy(), repeats=max(2, repeats), warmup=1)
+    return {"F": f1, "batch": fb, "Fb": fb / batch_size, "batch_size": batch_size}
+
+
+# --------------------------------------------------------------------------- peers
+def per_patch_occlusion(model, image, class_index, patch, stride, fill=0.5) -> np.ndarray:
+    """The plain loop a user writes first: one occluded copy, one model call, per position."""
+    ys = ch.occlusion.occlusion_positions(image.shape[0], patch, stride)
+    xs = ch.occlusion.occlusion_positions(image.shape[1], patch, stride)
+    out = np.empty((len(ys), len(xs)), np.float32)
+    for i, y in enumerate(ys):
+        for j, x in enumerate(xs):
+            copy = image.copy()
+            copy[y:y + patch, x:x + patch] = fill
+            out[i, j] = float(model(copy[None], training=False)[0, class_index])
+    return out
+
+
+_PEER_GRADCAM: dict = {}
+
+
+def kerasvis_gradcam(model, image, class_index, layer):
+    """tf-keras-vis Grad-CAM as its README shows it: ``Gradcam(model, ReplaceToLinear())``."""
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    vis = _PEER_GRADCAM.get(id(model))
+    if vis is None:
+        vis = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
+        _PEER_GRADCAM[id(model)] = vis
+    return vis(CategoricalScore([class_index]), image[None], penultimate_layer=layer,
+               seek_penultimate_conv_layer=False)
+
+
+# --------------------------------------------------------------------------- one model
+class _LoggedList(list):
+    """A list that prints each row appended to it (progress of a long run)."""
+
+    def append(self, row):
+        _log_row(row)
+        super().append(row)
+
+    def __iadd__(self, rows):
+        for r in rows:
+            self.append(r)
+        return self
+
+
+METHOD_ROWS = ("saliency", "smoothgrad", "gradcam", "occlusion", "ascent")
+
+
+def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, class_index=None,
+                peers: bool = True, only=METHOD_ROWS, log: bool = False) -> list:
+    """The method rows for one model: ``name`` is 'course-cnn' or 'vgg16' (architecture).
+
+    The two forward-pass rows come first, then the rows named in ``only`` (see
+    :data:`METHOD_ROWS`); ``peers=False`` skips the peers' timings.
+    """
+    unknown = set(only) - set(METHOD_ROWS)
+    if unknown:
+        raise ValueError(f"Unknown rows {sorted(unknown)}; choose from {METHOD_ROWS}.")
+    if name == "course-cnn":
+        model = ch.models.load_model("course-cnn")
+        group = "course-cnn · 64 px"
+        if image is None:
+            image = ch.data.make_shapes(1, seed=5)[0][0]
+    else:
+        model = ch.models.load_model(name, weights=None)
+        group = f"{name.upper()} · 224 px"
+        if image is None:
+            image = ch.data.sample_images(224)["cat"]
+    image = _inputs.image_for(model, image)
+    if class_index is None:
+        class_index = int(np.argmax(forward_fn(model)(tf.constant(image[None])).numpy()[0]))
+    c = class_index
+    ft = forward_times(model, image, ch.occlusion.batch_limit(image.shape, OCCLUSION_BATCH),
+                       repeats=repeats)
+    F = ft["F"]
+    rows = _LoggedList() if log else []
+    rows += [Row(group, "F: forward pass, 1 image (compiled)", F, F),
+            Row(group, f"forward pass, batch of {ft['batch_size']}, per image (Fb)", ft["Fb"], F)]
+
+    fwd = forward_fn(model)
+    one_image = tf.constant(image[None])
+    full = tf.constant(np.repeat(image[None], ft["batch_size"], axis=0))
+    local = {}
+
+    def pair(ours, peer, warm=None, batch=False):
+        """(ours, peer) medians; F (and Fb with ``batch``) is timed in the same rounds, so
+        each row's ratio to F compares runs made under the same machine load."""
+        units = [lambda: fwd(one_image).numpy()] + ([lambda: fwd(full).numpy()] if batch else [])
+        fns = [ours] + ([peer] if peers else []) + units
+        if warm is not None:
+            warm = warm[:1] + (warm[1:] if peers else []) + units
+        t = time_calls(fns, repeats, warm=warm)
+        local["F"] = t[len(fns) - len(units)]
+        if batch:
+            local["Fb"] = t[-1] / ft["batch_size"]
+        return t[0], (t[1] if peers else None)
+
+    # saliency, SmoothGrad: one compiled gradient step vs tf-keras-vis Saliency
+    if "saliency" in only:
+        grad_fn = ch.saliency.gradient_function(model)
+        one, cls = tf.constant(image[None]), tf.constant([c], tf.int32)
+        g, f = time_calls([lambda: grad_fn(one, cls)[0].numpy(), lambda: fwd(one).numpy()],
+                          repeats=max(5, 3 * repeats), warmup=2)
+        rows.append(Row(group, "its floor: the compiled gradient call alone", g, f,
+                        note="ch.saliency.gradient_function"))
+        s, p = pair(lambda: ch.saliency.saliency_map(model, image, c),
+                    lambda: ch.kerasvis.saliency(model, image, c))
+        rows.append(Row(group, "saliency", s, local["F"], "tf-keras-vis Saliency", p,
+                        checks=[("F", 2.5)]))
+    if "smoothgrad" in only:
+        s, p = pair(lambda: ch.saliency.saliency_map(model, image, c, smooth_samples=SMOOTH_SAMPLES),
+                    lambda: ch.kerasvis.saliency(model, image, c,
+                                                 smooth_samples=SMOOTH_SAMPLES),
+                    warm=[lambda: ch.saliency.saliency_map(model, image, c, smooth_samples=2),
+                          lambda: ch.kerasvis.saliency(model, image, c, smooth_samples=2)])
+        rows.append(Row(group, f"SmoothGrad, {SMOOTH_SAMPLES} samples", s, local["F"],
+                        "tf-keras-vis Saliency(smooth_samples=20)", p,
+                        checks=[("F", 35), ("peer", 2.0)]))
+    # Grad-CAM: the course calls tf-keras-vis through a shared logits view
+    if "gradcam" in only:
+        layer = ch.kerasvis.cam_layer(model)
+        s, p = pair(lambda: ch.kerasvis.gradcam(model, image, c),
+                    lambda: kerasvis_gradcam(model, image, c, layer))
+        rows.append(Row(group, "Grad-CAM (ch.kerasvis.gradcam)", s, local["F"],
+                        "tf-keras-vis Gradcam + ReplaceToLinear", p,
+                        note="the course calls tf-keras-vis: no target"))
+    # occlusion
+    if "occlusion" in only:
+        patch, stride = occlusion
+        coarse = max(1, image.shape[0] - patch)   # warm-up: 4 copies, same compiled function
+        n = len(ch.occlusion.occlusion_positions(image.shape[0], patch, stride)) * \
+            len(ch.occlusion.occlusion_positions(image.shape[1], patch, stride))
+        s, p = pair(lambda: ch.occlusion.occlusion_map(model, image, c, patch, stride),
+                    lambda: per_patch_occlusion(model, image, c, patch, stride),
+                    warm=[lambda: ch.occlusion.occlusion_map(model, image, c, patch, coarse),
+                          lambda: per_patch_occlusion(model, image, c, patch, coarse)],
+                    batch=True)
+        rows.append(Row(group, f"occlusion, patch {patch} stride {stride} ({n} copies)", s,
+                        local["F"], "plain per-patch loop", p, bound=n * local["Fb"],
+                        bound_name=f"{n}·Fb",
+                        checks=[("peer", 1.5), ("bound", 1.3)]))
+    # gradient ascent: time per step of a whole call (its set-up spread over the steps)
+    if "ascent" in only:
+        k = ASCENT_STEPS
+        s, p = pair(lambda: ch.ascent.visualize_class(model, c, steps=k, progress=False),
+                    lambda: ch.kerasvis.activation_maximization(model, class_index=c, steps=k,
+                                                                progress=False),
+                    warm=[lambda: ch.ascent.visualize_class(model, c, steps=1, progress=False),
+                          lambda: ch.kerasvis.activation_maximization(
+                              model, class_index=c, steps=1, progress=False)])
+        rows.append(Row(group, "gradient ascent, 1 step", s / k, local["F"],
+                        "tf-keras-vis ActivationMaximization, 1 step",
+                        None if p is None else p / k, checks=[("peer", 1.0)],
+                        note=f"a {k}-step call / {k}"))
+    return list(rows)
+
+
+# --------------------------------------------------------------------------- style transfer
+def bench_style(repeats: int = 3, size: int = 224, vgg: bool = True) -> list:
+    """One optimization step (offline random-filter extractor and VGG19 architecture) and one
+    feed-forward stylization, at ``size`` pixels.  A step is timed as the difference between
+    runs of 2 and 2 + k steps (so set-up and tracing cancel out)."""
+    content = ch.data.sample_images(size)["cat"]
+    style = ch.style.style_images(size)["flower"] if hasattr(ch.style, "style_images") \
+        else ch.data.textures(size)["brick"]
+    rows = []
+    extractors = [("random-filters extractor", ch.style.offline_extractor())]
+    if vgg:
+        extractors.append(("VGG19 extractor", ch.style.vgg19_extractor(weights=None)))
+    k = 3
+
+    def seconds(model, steps):
+        return ch.style.style_transfer(content, style, steps=steps, init="content", model=model,
+                                       progress=False)[1]["seconds"]
+
+    step_time = None
+    for label, model in extractors:
+        group = f"style · {label} · {size} px"
+        fn = tf.function(lambda x, m=model: m(x, training=False))
+        x = tf.constant(content[None])
+        F = time_call(lambda: fn(x), repeats=max(3, repeats), warmup=1)
+        seconds(model, 1)  # warm-up: builds the feature model
+        short, long_ = [], []
+        for _ in range(max(1, repeats)):
+            short.append(seconds(model, 2))
+            long_.append(seconds(model, 2 + k))
+        step = max(statistics.median(long_) - statistics.median(short), 1e-9) / k
+        rows.append(Row(group, "F: extractor forward pass, 1 image", F, F))
+        rows.append(Row(group, "style-transfer step (optimization)", step, F,
+                        note="forward + backward + Adam"))
+        if step_time is None:
+            step_time = step
+    net = ch.style.load_stylizer()
+    t = time_call(lambda: ch.style.stylize(net, content), repeats=max(3, repeats), warmup=1)
+    group = f"style · one-pass network · {size} px"
+    rows.append(Row(group, "feed-forward stylization, 1 image", t, None,
+                    "1 optimization step (random filters)", step_time,
+                    note="peer ÷ ours = steps it replaces, per step"))
+    return rows
+
+
+# --------------------------------------------------------------------------- t-SNE
+def bench_tsne(n: int = 2000) -> list:
+    """Lesson 2: course-cnn features of ``n`` shapes and their t-SNE (target < 30 s).  Once."""
+    model = ch.models.load_model("course-cnn")
+    images, _, _ = ch.data.make_shapes(n, seed=7)
+    t0 = _now()
+    features = ch.embedding.extract_features(model, images)
+    t_feat = _now() - t0
+    t0 = _now()
+    ch.embedding.embed_2d(features, "tsne", seed=0)
+    t_tsne = _now() - t0
+    group = "course-cnn · 64 px"
+    return [Row(group, f"features of {n} images (embedding layer)", t_feat, None, note="1 run"),
+            Row(group, f"t-SNE of {n} points (scikit-learn)", t_tsne, None,
+                checks=[("abs", 30.0)], note="1 run")]
+
+
+# --------------------------------------------------------------------------- widgets
+def _render(fig):
+    """What the notebook's inline backend does with a figure: draw it into a PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf
+
+
+def _control(box, name):
+    for w in box.kwargs_widgets:
+        if getattr(w, "_kwarg", None) == name:
+            return w
+    raise KeyError(f"No control {name!r}; controls: {[w._kwarg for w in box.kwargs_widgets]}.")
+
+
+def widget_redraw(box, control: str, values, repeats: int = 3) -> dict:
+    """Median seconds of one redraw of ``box`` when ``control`` switches between ``values`` that
+    were all visited once before, so every input comes from the cache.
+
+    Returns ``{"callback": ..., "png": ...}``: the box's update (the explorer's draw function,
+    which builds the matplotlib figure) and then rendering that figure to a PNG, which is what
+    the notebook's inline backend does before the learner sees it.
+    """
+    w = _control(box, control)
+    values = list(values)
+    for v in values:           # first visit: computes and caches
+        w.value = v
+        _render(box.state["figure"])
+    callback, png = [], []
+    for _ in range(max(1, repeats)):
+        for v in values[1:] + values[:1]:
+            t0 = _now()
+            w.value = v
+            t1 = _now()
+            _render(box.state["figure"])
+            callback.append(t1 - t0)
+            png.append(_now() - t1)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    return {"callback": float(statistics.median(callback)), "png": float(statistics.median(png))}
+
+
+def widget_specs(model):
+    """(lesson, explorer, build(), control, two values) for every lesson's widget."""
+    shapes, labels, _ = ch.data.make_shapes(60, seed=3)
+    photos64 = ch.data.sample_images(64)
+    examples = {f"shape {i}": shapes[i] for i in range(4)}
+    small = {k: photos64[k] for k in ("cat", "coffee")}
+    specs = [
+        ("01", "ch.filters.kernel_explorer", lambda: ch.filters.kernel_explorer(
+            model, ch.data.sample_images(128)), "kernel", (0, 1)),
+        ("02", "ch.embedding.embedding_explorer", lambda: ch.embedding.embedding_explorer(
+            model, shapes, labels), "view", ("dots", "thumbnails")),
+        ("03", "ch.activations.activation_explorer", lambda: ch.activations.activation_explorer(
+            model, examples), "channel", (0, 1)),
+        ("03", "ch.patches.top_patches_explorer", lambda: ch.patches.top_patches_explorer(
+            model, shapes), "channel", (0, 1)),
+        ("04", "ch.occlusion.occlusion_explorer", lambda: ch.occlusion.occlusion_explorer(
+            model, examples), "stride", (4, 8)),
+        ("04", "ch.saliency.saliency_explorer", lambda: ch.saliency.saliency_explorer(
+            model, examples), "smooth_samples", (0, 10)),
+        ("05", "ch.ascent.ascent_explorer", lambda: ch.ascent.ascent_explorer(model, steps=16),
+         "unit", (0, 1)),
+        ("06", "ch.style.style_explorer", lambda: ch.style.style_explorer(
+            small, {"brick": ch.data.textures(64)["brick"]}, size=64), "style_weight", (1.0, 1.5)),
+        ("07", "ch.kerasvis.kerasvis_explorer", lambda: ch.kerasvis.kerasvis_explorer(
+            model, examples), "method", ("Saliency", "Grad-CAM")),
+    ]
+    return specs
+
+
+def bench_widgets(repeats: int = 3, only=None) -> list:
+    """The redraw time of each lesson's widget from cache (target < 100 ms)."""
+    import matplotlib
+
+    matplotlib.rcParams.update({"figure.dpi": 80, "image.interpolation": "nearest",
+                                "axes.titlesize": 9})   # as ch.setup_notebook sets them
+    model = ch.models.load_model("course-cnn")
+    rows = []
+    for lesson, name, build, control, values in widget_specs(model):
+        if only and not any(o in name for o in only):
+            continue
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            box = build()
+            t = widget_redraw(box, control, values, repeats)
+        rows.append(Row(f"widget · lesson {lesson}", f"{name}: change `{control}`",
+                        t["callback"], None, checks=[("abs", 0.1)],
+                        note=f"+ {_fmt_time(t['png'])} to render the PNG"))
+    return rows
+
+
+# --------------------------------------------------------------------------- memory
+MEMORY_HEADER = ("| notebook | model | peak memory | target | met | how |\n"
+                 "|---|---|---:|---|:---:|---|")
+
+
+def format_memory(rows) -> str:
+    """Memory rows (dicts: notebook, model, mb, how) as a Markdown table."""
+    lines = [MEMORY_HEADER]
+    for r in rows:
+        ok = r["mb"] is not None and r["mb"] < MEMORY_LIMIT_MB
+        mb = "failed" if r["mb"] is None else f"{r['mb']:.0f} MB"
+        lines.append(f"| {r['notebook']} | {r['model']} | {mb} | < {MEMORY_LIMIT_MB / 1024:g} GB | "
+                     f"{'yes' if ok else '**NO**'} | {r['how']} |")
+    return "\n".join(lines)
+
+
+def _tree_rss(proc) -> int:
+    import psutil
+
+    total = 0
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def notebook_peak_mb(path, timeout: int = 900) -> dict:
+    """Run one notebook in quick mode in a fresh kernel; peak RSS of the kernel's process tree
+    (psutil, polled every 0.1 s) and the kernel's own ru_maxrss, whichever is larger."""
+    code = f"""
+import os, resource, sys, threading, time, json
+os.environ["COURSE_QUICK"] = "1"; os.environ["MPLBACKEND"] = "Agg"
+import nbformat, psutil
+from nbclient import NotebookClient
+def _tree_rss(proc):
+    total = 0
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+nb = nbformat.read({str(path)!r}, as_version=4)
+client = NotebookClient(nb, timeout={timeout}, kernel_name="python3",
+                        resources={{"metadata": {{"path": {str(Path(path).parent)!r}}}}})
+peak = [0]; stop = threading.Event()
+def poll():
+    while not stop.is_set():
+        km = client.km
+        pid = getattr(getattr(km, "provisioner", None), "pid", None) if km else None
+        if pid:
+            try:
+                peak[0] = max(peak[0], _tree_rss(psutil.Process(pid)))
+            except psutil.Error:
+                pass
+        time.sleep(0.1)
+t = threading.Thread(target=poll, daemon=True); t.start()
+t0 = time.time(); error = ""
+try:
+    client.execute()
+except Exception as e:
+    error = type(e).__name__ + ": " + str(e)[:300]
+stop.set(); t.join()
+kid = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({{"polled": peak[0], "maxrss": kid, "seconds": time.time() - t0, "error": error}}))
+"""
+    env = dict(os.environ, COURSE_QUICK="1", MPLBACKEND="Agg")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=str(Path(path).parent), timeout=timeout + 120)
+    try:
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"mb": None, "seconds": None, "error": out.stderr[-500:]}
+    mb = max(res["polled"], res["maxrss"]) / 2**20
+    return {"mb": mb if not res["error"] else mb, "seconds": res["seconds"], "error": res["error"]}
+
+
+#: Each lesson's VGG cell, as the notebook runs it (full-mode settings, fewer ascent/style
+#: steps: memory does not grow with steps), on the architecture with random weights.
+VGG_CELLS = {
+    "01_first_layer_filters": ("vgg16", """
+vgg = ch.models.load_model("vgg16", weights=None)
+ch.filters.plot_trained_vs_untrained(vgg, ch.models.load_model("vgg16", weights=None), ncols=16)
+box = ch.filters.kernel_explorer(vgg, ch.data.sample_images(224))
+"""),
+    "03_middle_layer_activations": ("vgg16", """
+vgg = ch.models.load_model("vgg16", weights=None)
+big = ch.data.sample_images(224)
+ch.patches.plot_top_patches(vgg, "block4_conv3", range(5), big, k=6, max_per_image=None)
+ch.activations.layer_activations(vgg, "block1_conv2", np.stack(list(big.values())))
+"""),
+    "04_occlusion_and_saliency": ("vgg16", """
+vgg = ch.models.load_model("vgg16", weights=None)
+cat = ch.data.sample_images(224)["cat"]
+best = ch.saliency.top_classes(vgg, cat, k=1)[0]
+ch.saliency.plot_saliency(cat, ch.saliency.saliency_map(vgg, cat, best[0], smooth_samples=20))
+occ = ch.occlusion.occlusion_map(vgg, cat, best[0], patch=48, stride=16)
+ch.occlusion.plot_occlusion(cat, occ, best[2], 48, 16, best[1], "grey")
+"""),
+    "05_gradient_ascent": ("vgg16", """
+vgg = ch.models.load_model("vgg16", weights=None)
+imgs = [ch.ascent.visualize_class(vgg, u, steps=5, lr=0.05, jitter=8, l2=0.2, blur_every=4,
+                                  blur_sigma=1.0, start="grey").image for u in (3, 130)]
+"""),
+    "06_style_transfer": ("vgg19", """
+extractor = ch.style.vgg19_extractor(weights=None)
+photos = ch.data.sample_images(128); styles = ch.style.style_images(128)
+ch.style.style_transfer(photos["cat"], styles["flower"], steps=5, init="noise", model=extractor,
+                        progress=False)
+net = ch.style.load_stylizer()
+ch.style.stylize(net, np.stack([photos[n] for n in ("astronaut", "coffee", "rocket", "china")]))
+"""),
+    "07_keras_vis_tools": ("vgg16", """
+vgg = ch.models.load_model("vgg16", weights=None)
+cat = ch.data.sample_images(224)["cat"]
+c = int(vgg.predict(cat[None], verbose=0).argmax())
+maps = ch.kerasvis.compare_methods(vgg, cat[None], c, methods=("SmoothGrad", "Grad-CAM", "Grad-CAM++"),
+                                   smooth_samples=20)
+ch.kerasvis.plot_comparison(cat[None], maps, row_titles=["x"], size=224)
+"""),
+    "08_opening_the_black_box": ("vgg16", """
+vgg = ch.models.load_model("vgg16", weights=None)
+cat = ch.data.sample_images(224)["cat"]
+ch.sanity.cascading_randomization(vgg, cat[None], [0], steps=3, progress=False, methods={"saliency": lambda m, x, c:
+                                  ch.saliency.saliency_maps(m, x, c)}, seed=0)
+"""),
+}
+
+
+def vgg_peak_mb(notebook: str, timeout: int = 900) -> dict:
+    """Peak RSS of a fresh process that runs ``VGG_CELLS[notebook]`` (ru_maxrss)."""
+    model, cell = VGG_CELLS[notebook]
+    code = ("import os, resource, json, time\nos.environ['MPLBACKEND'] = 'Agg'\n"
+            "import numpy as np\nimport course_helpers as ch\nt0 = time.time()\n" + cell +
+            "\nprint(json.dumps({'maxrss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,"
+            " 'seconds': time.time() - t0}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, MPLBACKEND="Agg"), cwd=str(ROOT), timeout=timeout)
+    try:
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"mb": None, "model": model, "error": out.stderr[-800:]}
+    return {"mb": res["maxrss"] / 2**20, "model": model, "seconds": res["seconds"], "error": ""}
+
+
+def bench_memory(notebooks=None, vgg: bool = True, log=print) -> list:
+    """Peak memory rows: each notebook in quick mode (course-cnn), and each lesson's VGG cell."""
+    paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if notebooks:
+        paths = [p for p in paths if any(n in p.name for n in notebooks)]
+    rows = []
+    for p in paths:
+        res = notebook_peak_mb(p)
+        how = "notebook run by nbclient, COURSE_QUICK=1; kernel process tree"
+        if res.get("error"):
+            how += f"; ERROR {res['error'][:120]}"
+        rows.append({"notebook": p.stem, "model": "course-cnn", "mb": res["mb"], "how": how})
+        log(f"  {p.stem}: {res['mb'] and round(res['mb'])} MB in "
+            f"{res.get('seconds') and round(res['seconds'])} s {res.get('error', '')[:200]}")
+        stem = p.stem
+        if vgg and stem in VGG_CELLS:
+            r = vgg_peak_mb(stem)
+            how = ("fresh process: the lesson's VGG cell on the architecture (weights=None), "
+                   "peak RSS")
+            if r.get("error"):
+                how += f"; ERROR {r['error'][-160:]}"
+            rows.append({"notebook": stem, "model": f"{r['model'].upper()} architecture",
+                         "mb": r["mb"], "how": how})
+            log(f"  {stem} with {r['model']}: {r['mb'] and round(r['mb'])} MB "
+                f"{r.get('error', '')[-300:]}")
+    return rows
+
+
+# --------------------------------------------------------------------------- report
+def machine() -> str:
+    import tf_keras_vis
+
+    try:
+        load = os.getloadavg()
+        load = f", load average {load[0]:.1f} at the end"
+    except OSError:
+        load = ""
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores{load}; "
+            f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+            f"tf-keras-vis {tf_keras_vis.__version__}")
+
+
+def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="", date=None,
+                  machine_text=None) -> str:
+    """Write RESULTS.md: how it was measured, the timing table, the missed targets, memory."""
+    miss = missed(rows)
+    mem_miss = [r for r in (memory_rows or []) if r["mb"] is None or r["mb"] >= MEMORY_LIMIT_MB]
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Made by `make bench` (`python benchmarks/run.py{extra}`) on "
+        f"{date or time.strftime('%Y-%m-%d')}: {machine_text or machine()}. Every time is the median of {repeats} runs after a warm-up; a method and "
+        "its peer ran alternately in the same process, so machine noise hits both alike."
+        + (f" The whole run took {seconds / 60:.0f} min." if seconds else ""),
+        "",
+        "How to read it:",
+        "",
+        "* **F** is one compiled forward pass of one image through the same model; **× F** is a "
+        "time in forward-pass equivalents, which carries over to other machines better than "
+        "seconds. **Fb** is the per-image time inside a compiled batch as large as occlusion uses "
+        "(64 images of 64 px; 8 of 224 px, `ch.occlusion.batch_limit`): batching amortizes the "
+        "per-call overhead of small models (Fb < F), while large images gain nothing from it.",
+        "* **peer ÷ ours** is how many times faster the course's function is than the peer a user "
+        "would otherwise pick (tf-keras-vis on the same model and input, or a plain per-patch "
+        "loop for occlusion). Above 1 = the course is faster.",
+        "* Saliency is at least one forward and one backward pass (~2–3 F); SmoothGrad with 20 "
+        "samples is 20 of those, batched. Occlusion cannot beat (number of occluded copies) × Fb, "
+        "the `n·Fb` bound. A gradient-ascent step is timed as a whole call of "
+        f"{ASCENT_STEPS} steps divided by {ASCENT_STEPS}, for both, so set-up costs count. A "
+        "style-transfer step is the difference between runs of 2 and 5 steps, divided by 3.",
+        "* VGG16 and VGG19 are the architectures with random weights (`weights=None`): offline, "
+        "the ImageNet weights cannot be loaded, and speed and memory do not depend on the "
+        "weights' values.",
+        "* Widget rows: the time from a control change to the new matplotlib figure (the "
+        "explorer's callback), when the values were visited before, so the network's results "
+        "come from the cache (`ch.widgets.cached`); in brackets, the time the inline backend "
+        "then needs to render that figure to a PNG.",
+        "",
+        "## Speed",
+        "",
+        format_table(rows),
+        "",
+    ]
+    if miss:
+        parts += ["Missed targets:", ""] + [f"* {r.group} · {r.name}: {t}" for r, t in miss] + [""]
+        parts += [WHY_MISSED, ""]
+    else:
+        parts += ["Every speed target is met.", ""]
+    if memory_rows:
+        parts += [
+            "## Peak memory",
+            "",
+            "*course-cnn rows*: the notebook run top to bottom by nbclient in quick mode "
+            "(`COURSE_QUICK=1`) in a fresh kernel; the peak resident memory of the kernel's process "
+            "tree (polled every 0.1 s) or the kernel's own `ru_maxrss`, whichever is larger. "
+            "Offline, the notebooks skip their VGG cells (no ImageNet weights), so these rows "
+            "measure course-cnn. *VGG rows*: a fresh Python process loads the VGG16 (VGG19 for "
+            "style transfer) architecture with `weights=None`, the same size as with weights, "
+            "and runs that lesson's VGG cell once (lesson 2 has no VGG cell; for lesson 8, which "
+            "has none either, the cascading randomization of saliency maps on VGG16); its "
+            "`ru_maxrss`.",
+            "",
+            format_memory(memory_rows),
+            "",
+            "Every notebook stays under 2 GB." if not mem_miss else
+            "Over the limit: " + ", ".join(f"{r['notebook']} ({r['model']})" for r in mem_miss),
+            "",
+        ]
+    text = "\n".join(parts)
+    Path(path).write_text(text)
+    return text
+
+
+WHY_MISSED = """Why (profiled on this machine, 2 cores):
+
+* *VGG16 saliency and SmoothGrad.* One compiled gradient call (`ch.saliency.gradient_function`,
+  the "floor" row) costs about 2.5 F here: oneDNN's backward pass to the input of VGG's 3x3
+  convolutions costs about 1.5 forward passes. `saliency_map` adds nothing measurable to it,
+  and SmoothGrad is 20 x that floor (batches of 8 at 224 px run at the same cost per image as
+  one image). 35 F would need a gradient of at most 1.75 F, below the floor of one compiled call.
+  Against tf-keras-vis (which loops over the samples eagerly) the ratio is about 2x.
+* *VGG16 occlusion vs the per-patch loop.* The course's occlusion runs at the `n·Fb` bound
+  (ratio 1.0), but on a CPU a batch of 224-px images costs as much per image as one image
+  (Fb ≈ F), so batching cannot beat a one-image loop by more than the eager-call overhead
+  (about 1.3x). Beating it by 1.5x would need less computation per copy, not better batching.
+* *Widgets.* With the inputs cached, the network no longer runs: the whole redraw is
+  matplotlib building a new figure (`plt.subplots`, ~10-30 ms per axes) and `tight_layout`
+  (about half of the callback), then rendering the PNG. Faster redraws need the explorers to
+  build their figure once and update the artists (`AxesImage.set_data`, titles), or fewer axes
+  (the top-patches grid as one mosaic image)."""
+
+
+# --------------------------------------------------------------------------- command line
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per row (median)")
+    parser.add_argument("--models", default="course-cnn,vgg16")
+    parser.add_argument("--notebooks", action="store_true",
+                        help="also measure the peak memory of every notebook (slow)")
+    parser.add_argument("--only-notebooks", nargs="*", default=None,
+                        help="with --notebooks: only notebooks whose name contains one of these")
+    parser.add_argument("--skip", default="", help="comma list of: style,tsne,widgets,methods")
+    parser.add_argument("--quick", action="store_true", help="no VGG19 style row, no t-SNE")
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite RESULTS.md from timings.json and memory.json, measure nothing")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        saved = json.loads(TIMINGS_JSON.read_text())
+        rows = [Row(**{**r, "checks": [tuple(c) for c in r["checks"]]}) for r in saved["rows"]]
+        memory_rows = json.loads(MEMORY_JSON.read_text())["rows"] if MEMORY_JSON.is_file() else None
+        write_results(args.out, rows, memory_rows, saved["repeats"], saved["seconds"],
+                      extra=saved["extra"], date=saved["date"], machine_text=saved["machine"])
+        print(f"wrote {args.out} from {TIMINGS_JSON.name} and {MEMORY_JSON.name}")
+        return 0
+    skip = set(filter(None, args.skip.split(",")))
+    if args.quick:
+        skip |= {"tsne"}
+    t_start = _now()
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+    except RuntimeError:
+        pass
+    rows = []
+
+    def log(msg):
+        print(msg, flush=True)
+
+    if "methods" not in skip:
+        for name in filter(None, args.models.split(",")):
+            log(f"{name} ...")
+            occl = (16, 4) if name == "course-cnn" else (32, 16)
+            new = bench_model(name, args.repeats, occlusion=occl, log=True)
+            rows += new
+            log(format_table(new))
+    if "style" not in skip:
+        log("style ...")
+        new = bench_style(args.repeats, vgg=not args.quick)
+        rows += new
+        log(format_table(new))
+    if "tsne" not in skip:
+        log("t-SNE ...")
+        new = bench_tsne()
+        rows += new
+        log(format_table(new))
+    if "widgets" not in skip:
+        log("widgets ...")
+        new = bench_widgets(args.repeats)
+        rows += new
+        log(format_table(new))
+    memory_rows = None
+    if args.notebooks:
+        log("notebook memory ...")
+        memory_rows = bench_memory(args.only_notebooks, log=log)
+        if args.only_notebooks and MEMORY_JSON.is_file():   # merge: replace those notebooks
+            done = {r["notebook"] for r in memory_rows}
+            kept = [r for r in json.loads(MEMORY_JSON.read_text())["rows"]
+                    if r["notebook"] not in done]
+            memory_rows = sorted(kept + memory_rows, key=lambda r: r["notebook"])
+        MEMORY_JSON.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"),
+                                           "rows": memory_rows}, indent=1) + "\n")
+    elif MEMORY_JSON.is_file() and Path(args.out) == RESULTS:
+        saved = json.loads(MEMORY_JSON.read_text())
+        memory_rows = saved["rows"]
+        log(f"memory rows from {MEMORY_JSON.name} ({saved['date']}; rerun with --notebooks)")
+    extra = (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    seconds = _now() - t_start
+    if Path(args.out) == RESULTS and rows:
+        TIMINGS_JSON.write_text(json.dumps({
+            "date": time.strftime("%Y-%m-%d"), "machine": machine(), "repeats": args.repeats,
+            "seconds": seconds, "extra": extra, "rows": [asdict(r) for r in rows]}, indent=1) + "\n")
+    text = write_results(args.out, rows, memory_rows, args.repeats, seconds, extra=extra)
+    log(f"wrote {args.out}")
+    miss = missed(rows)
+    for r, t in miss:
+        log(f"MISSED: {r.group} · {r.name}: {t}")
+    return 0 if text else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""benchmarks/run.py: the timing and table machinery (no timing asserts: machines differ)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import course_helpers as ch
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_run", RUN)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = mod   # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    yield mod
+    sys.modules.pop("bench_run", None)
+
+
+def test_time_calls_alternates_and_takes_medians(bench, monkeypatch):
+    order = []
+    clock = iter(np.arange(0.0, 100.0, 1.0))
+    monkeypatch.setattr(bench, "_now", lambda: next(clock))
+    t = bench.time_calls([lambda: order.append("a"), lambda: order.append("b")], repeats=3, warmup=1)
+    assert order == ["a", "b"] * 4          # warm-up round, then a, b alternately
+    assert t == [1.0, 1.0]                  # each call spans one tick of the fake clock
+
+
+def test_row_checks_against_hand_computed_ratios(bench):
+    r = bench.Row("m", "saliency", 0.3, unit=0.1, peer="p", peer_seconds=0.9,
+                  checks=[("F", 2.5), ("peer", 2.0)])
+    assert r.f_ratio == pytest.approx(3.0) and r.speedup == pytest.approx(3.0)
+    assert [ok for _, ok in r.results()] == [False, True]
+    occ = bench.Row("m", "occlusion", 1.2, bound=1.0, bound_name="n·Fb", checks=[("bound", 1.3)])
+    assert occ.results() == [("≤ 1.3 × n·Fb (1.20)", True)]
+    assert bench.missed([r, occ]) == [(r, "≤ 2.5 F")]
+
+
+def test_table_from_course_cnn_rows(bench, tmp_path):
+    rows = bench.bench_model("course-cnn", repeats=1, only=("saliency", "occlusion"),
+                             occlusion=(32, 16))
+    names = [r.name for r in rows]
+    assert names[0].startswith("F:") and "saliency" in names and names[-1].startswith("occlusion")
+    table = bench.format_table(rows)
+    lines = table.splitlines()
+    assert lines[0] == bench.TABLE_HEADER.splitlines()[0]
+    assert len(lines) == 2 + len(rows)
+    ncols = lines[0].count("|")
+    assert all(line.count("|") == ncols for line in lines)
+    assert rows[0].f_ratio == pytest.approx(1.0)
+    sal = rows[names.index("saliency")]
+    assert sal.peer_seconds > 0 and sal.seconds > 0
+    out = tmp_path / "RESULTS.md"
+    text = bench.write_results(out, rows, [{"notebook": "01_x", "model": "course-cnn", "mb": 900.0,
+                                            "how": "test"}], repeats=1)
+    assert out.read_text() == text and "| 01_x | course-cnn | 900 MB |" in text
+
+
+def test_the_occlusion_peer_computes_the_same_map(bench, course_model, shapes):
+    img = shapes[0][0]
+    fast = ch.occlusion.occlusion_map(course_model, img, 2, patch=16, stride=8)
+    loop = bench.per_patch_occlusion(course_model, img, 2, patch=16, stride=8)
+    np.testing.assert_allclose(fast, loop, atol=1e-5)
+
+
+def test_widget_redraw_comes_from_the_cache(bench, course_model, shapes):
+    box = ch.activations.activation_explorer(course_model, {"a": shapes[0][0], "b": shapes[0][1]})
+    bench.widget_redraw(box, "channel", (0, 1), repeats=1)
+    before = ch.widgets.cache_info()["entries"]
+    t = bench.widget_redraw(box, "channel", (1, 0), repeats=1)
+    assert ch.widgets.cache_info()["entries"] == before
+    assert set(t) == {"callback", "png"} and t["callback"] > 0
+    with pytest.raises(KeyError, match="channel"):
+        bench.widget_redraw(box, "no_such_control", (0, 1))
