@@ -128,7 +128,9 @@ def untrained_twin(model):
     """The same architecture with fresh, untrained weights.  Lesson 1 compares the two.
 
     For ``course-cnn`` this is exactly the network before training (same initializer, scale and
-    seed as the training script); for any other model a clone with re-drawn initial weights.
+    seed as the training script).  For any other model (VGG16: 138 M weights) only the layers
+    up to its first conv are rebuilt with fresh weights: that is all lesson 1 draws, and a
+    second full VGG would not fit a 2 GB Binder machine.
     """
     name = _models.model_name(model)
     try:
@@ -141,7 +143,17 @@ def untrained_twin(model):
             num_classes=len(meta["class_names"]), input_size=arch["input_size"],
             widths=tuple(arch["widths"]), kernel1=arch["kernel1"],
             init_scale=tr.get("init_scale", 1.0), seed=tr.get("seed", 0), name=name)
-    twin = keras.models.clone_model(model)
+    first = first_layer(model)
+    inputs = keras.Input(model.input_shape[1:])
+    x = inputs
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        fresh = layer.__class__.from_config(layer.get_config())  # same config, new weights
+        x = fresh(x)
+        if layer is first:
+            break
+    twin = keras.Model(inputs, x, name=f"{model.name}_untrained_first_layer")
     return _models._tag(twin, name=name, class_names=_models.class_names(model))
 
 

@@ -144,3 +144,14 @@ def test_exercise_checks_accept_right_answers_only(tiny_model, capsys):
     assert not ch.exercises.check_second_layer_weights(tiny_model, 3 * 3 * 3)
     assert not ch.exercises.check_second_layer_weights(tiny_model, 3 * 3 * 4 * 6)
     assert "36" not in capsys.readouterr().out  # hints never give the number away
+
+
+def test_untrained_twin_of_vgg_rebuilds_only_the_first_layer():
+    import course_helpers as ch
+
+    vgg = ch.models.load_model("vgg16", weights=None)
+    twin = filters.untrained_twin(vgg)
+    assert twin.count_params() < 10_000  # not a second 138 M-weight network
+    assert filters.rgb_filters(twin).shape == filters.rgb_filters(vgg).shape == (3, 3, 3, 64)
+    assert not np.allclose(filters.first_layer_filters(twin), filters.first_layer_filters(vgg))
+    assert filters._reverses_channels(twin, filters.first_layer(twin))  # keeps the BGR flip
