@@ -48,7 +48,9 @@ def _import_tensorflow_quietly() -> None:
         return
     os.dup2(devnull, 2)
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # probes for CUDA now, while its complaint is hidden
     finally:
         os.dup2(saved, 2)
         os.close(saved)
