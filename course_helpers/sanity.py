@@ -15,6 +15,8 @@ testable in three ways:
 """
 from __future__ import annotations
 
+import gc
+
 import numbers
 from typing import NamedTuple
 
@@ -184,7 +186,8 @@ def randomize_layers(model, layers=None, seed: int = 0):
                 raise ValueError(f"Layer {name!r} has no weights to randomize. Layers with "
                                  f"weights: {', '.join(with_weights)}.")
     copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    for dst, src in zip(copy.weights, model.weights):  # variable by variable: no second full
+        dst.assign(src)                                 # copy of VGG's weights in NumPy
     for pos, layer in enumerate(copy.layers):
         if layer.name not in names:
             continue
@@ -265,9 +268,13 @@ def cascading_randomization(model, images, class_index, methods: dict, seed: int
     logger.setLevel("ERROR")      # every new model retraces its gradient function: expected here
     try:
         for k in it:
+            current = None
+            gc.collect()  # free the previous step's copy before making the next (VGG: 0.5 GB each)
             current = model if k == 0 else randomize_layers(model, groups[:k], seed=seed)
             for name, fn in methods.items():
                 maps[name].append(_as_maps(fn(current, batch, classes), n, shape))
+        current = None
+        gc.collect()
     finally:
         logger.setLevel(level)
     out = {"steps": labels, "maps": {}, "correlation": {}}
