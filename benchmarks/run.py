@@ -608,7 +608,7 @@ print(json.dumps({{"polled": peak[0], "maxrss": kid, "seconds": time.time() - t0
 VGG_CELLS = {
     "01_first_layer_filters": ("vgg16", """
 vgg = ch.models.load_model("vgg16", weights=None)
-ch.filters.plot_trained_vs_untrained(vgg, ch.models.load_model("vgg16", weights=None), ncols=16)
+ch.filters.plot_trained_vs_untrained(vgg, ncols=16)
 box = ch.filters.kernel_explorer(vgg, ch.data.sample_images(224))
 """),
     "03_middle_layer_activations": ("vgg16", """
