@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import inspect
 import json
 import os
 import platform
@@ -556,18 +557,7 @@ import os, resource, sys, threading, time, json
 os.environ["COURSE_QUICK"] = "1"; os.environ["MPLBACKEND"] = "Agg"
 import nbformat, psutil
 from nbclient import NotebookClient
-def _tree_rss(proc):
-    total = 0
-    try:
-        procs = [proc] + proc.children(recursive=True)
-    except psutil.Error:
-        return 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
+{inspect.getsource(_tree_rss)}
 nb = nbformat.read({str(path)!r}, as_version=4)
 client = NotebookClient(nb, timeout={timeout}, kernel_name="python3",
                         resources={{"metadata": {{"path": {str(Path(path).parent)!r}}}}})

@@ -150,12 +150,6 @@ def _errors(page):
         ".map(e => e.textContent.slice(0, 600))")
 
 
-def _widget_output_images(page, box_selector):
-    return page.evaluate(
-        "(sel) => [...document.querySelectorAll(sel + ' img')].map(i => i.src.slice(-200))",
-        box_selector)
-
-
 def _screenshot(page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / (Path(name).stem + ".png")), full_page=False)
@@ -204,13 +198,19 @@ def _wait_for_change(page, index, before, what):
     pytest.fail(f"the picture did not change after moving the {what}")
 
 
-def _check_slider_redraws(page):
-    idx = _widget_box_with(page, "channel")
-    assert idx >= 0, "lesson 3 should show a widget with a 'channel' slider"
+def _explorer_with(page, label, lesson):
+    """The first explorer box with a control named ``label``, scrolled into view, and its pictures."""
+    idx = _widget_box_with(page, label)
+    assert idx >= 0, f"lesson {lesson} should show a widget with a '{label}' control"
     box = page.locator(".widget-interact").nth(idx)
     box.scroll_into_view_if_needed()
     before = _images_in_box(page, idx)
-    assert before, "the channel explorer shows no picture"
+    assert before, f"the explorer with '{label}' shows no picture"
+    return idx, box, before
+
+
+def _check_slider_redraws(page):
+    idx, box, before = _explorer_with(page, "channel", 3)
     slider = box.locator(".widget-hslider, .widget-slider").filter(
         has=page.locator(".widget-label", has_text="channel")).first
     handle = slider.locator(".noUi-handle").first
@@ -221,12 +221,7 @@ def _check_slider_redraws(page):
 
 
 def _check_dropdown_redraws(page):
-    idx = _widget_box_with(page, "method")
-    assert idx >= 0, "lesson 2 should show a widget with a 'method' dropdown"
-    box = page.locator(".widget-interact").nth(idx)
-    box.scroll_into_view_if_needed()
-    before = _images_in_box(page, idx)
-    assert before, "the embedding explorer shows no picture"
+    idx, box, before = _explorer_with(page, "method", 2)
     select = box.locator(".widget-dropdown", has=page.locator(".widget-label", has_text="method")).locator("select")
     choice = select.evaluate("s => s.options[(s.selectedIndex + 1) % s.options.length].value")
     select.select_option(value=choice)
