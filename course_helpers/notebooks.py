@@ -110,15 +110,63 @@ def write_notebook(nb, filename: str) -> Path:
     return path
 
 
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def _checked(cell) -> bool:
+    return cell["cell_type"] == "code" and CHECK_MARK in cell["source"]
+
+
 def clean(nb) -> None:
-    """Strip outputs, execution counts and stray metadata (the course's output policy)."""
+    """The course's output policy: strip outputs, execution counts and stray metadata, except
+    the text output of cells marked ``# NBVAL_CHECK_OUTPUT``, which nbval compares."""
     nb.metadata = {"kernelspec": dict(_KERNELSPEC), "language_info": dict(_LANGUAGE_INFO)}
     for cell in nb.cells:
         keep = {k: v for k, v in cell.get("metadata", {}).items() if k in ("slideshow", "tags")}
         cell["metadata"] = keep
         if cell["cell_type"] == "code":
-            cell["outputs"] = []
-            cell["execution_count"] = None
+            if _checked(cell):
+                cell["outputs"] = [o for o in cell.get("outputs", [])
+                                   if o.get("output_type") == "stream" and o.get("name") == "stdout"]
+            else:
+                cell["outputs"] = []
+            # nbval compares only cells that were run: a marked cell with output keeps count 1
+            cell["execution_count"] = 1 if cell["outputs"] else None
+
+
+def record_checked_outputs(paths=None, timeout: int = 900) -> list:
+    """Run notebooks in quick mode and store the output of their ``# NBVAL_CHECK_OUTPUT`` cells
+    (everything else stays empty).  ``python -m course_helpers.notebooks --record-checked``."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    done = []
+    for path in (paths or all_notebooks()):
+        path = Path(path)
+        nb = nbformat.read(str(path), as_version=4)
+        if not any(_checked(c) for c in nb.cells):
+            continue
+        old = os.environ.get("COURSE_QUICK")
+        os.environ["COURSE_QUICK"] = "1"
+        try:
+            run = nbformat.reads(nbformat.writes(nb), as_version=4)
+            NotebookClient(run, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        finally:
+            if old is None:
+                os.environ.pop("COURSE_QUICK", None)
+            else:
+                os.environ["COURSE_QUICK"] = old
+        for cell, ran in zip(nb.cells, run.cells):
+            if _checked(cell):
+                cell["outputs"] = ran["outputs"]
+        clean(nb)
+        nbformat.write(nb, str(path))
+        done.append(path)
+        print(f"recorded checked outputs of {path.name}")
+    return done
 
 
 def _rewrite(nb, filename: str, repo: str) -> bool:
@@ -156,8 +204,15 @@ def problems(path) -> list:
     elif install_line() not in setups[0]["source"] or "google.colab" not in setups[0]["source"]:
         found.append("the Colab install cell does not install from the course repository")
     for cell in nb.cells:
-        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count")):
-            found.append("stored outputs (the policy is: commit notebooks without outputs)")
+        if cell["cell_type"] != "code":
+            continue
+        if not _checked(cell) and (cell.get("execution_count") or cell.get("outputs")):
+            found.append("stored outputs (the policy: no outputs, except the text of cells "
+                         "marked # NBVAL_CHECK_OUTPUT)")
+            break
+        if _checked(cell) and not cell.get("outputs"):
+            found.append("a # NBVAL_CHECK_OUTPUT cell has no stored output to compare "
+                         "(run python -m course_helpers.notebooks --record-checked)")
             break
     return found
 
@@ -203,6 +258,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repo", help="new GitHub owner/name: rewrite badges and install cells")
     parser.add_argument("--check", action="store_true", help="report notebooks that disagree")
     parser.add_argument("--clean", action="store_true", help="strip outputs and stray metadata")
+    parser.add_argument("--record-checked", action="store_true",
+                        help="run notebooks and store the output of # NBVAL_CHECK_OUTPUT cells")
     parser.add_argument("--slides", metavar="DIR", help="write a reveal.js deck per notebook into DIR")
     parser.add_argument("--execute", action="store_true", help="with --slides: run notebooks first")
     args = parser.parse_args(argv)
@@ -231,6 +288,8 @@ def main(argv=None) -> int:
             nb = nbformat.read(str(path), as_version=4)
             clean(nb)
             nbformat.write(nb, str(path))
+    if args.record_checked:
+        record_checked_outputs()
     if args.slides:
         build_slides(args.slides, execute=args.execute)
     bad = 0
