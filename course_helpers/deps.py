@@ -49,6 +49,7 @@ def render() -> dict:
 
 
 def main(argv=None) -> int:
+    """``python -m course_helpers.deps``: write or check the generated environment files."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group(required=True)

@@ -29,10 +29,12 @@ _LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
 
 
 def colab_url(notebook: str, repo: str = REPOSITORY) -> str:
+    """The Colab address of a notebook (badges in every notebook and index.ipynb)."""
     return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/notebooks/{notebook}"
 
 
 def binder_url(notebook: str = "index.ipynb", repo: str = REPOSITORY) -> str:
+    """The Binder address that opens a notebook in JupyterLab (badges, README)."""
     return f"https://mybinder.org/v2/gh/{repo}/{BRANCH}?urlpath=lab/tree/notebooks/{notebook}"
 
 
@@ -45,6 +47,7 @@ def badge_row(notebook: str, repo: str = REPOSITORY) -> str:
 
 
 def install_line(repo: str = REPOSITORY) -> str:
+    """The guarded Colab cell's pip line that installs the course from the repository."""
     return f'    %pip install -q "course_helpers @ git+https://github.com/{repo}@{BRANCH}"'
 
 
@@ -218,6 +221,7 @@ def problems(path) -> list:
 
 
 def all_notebooks() -> list:
+    """Every notebook of the course, index.ipynb included, sorted by name."""
     return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 
@@ -252,6 +256,7 @@ def build_slides(out_dir, paths=None, execute: bool = False, timeout: int = 900)
 
 
 def main(argv=None) -> int:
+    """``python -m course_helpers.notebooks``: rewrite badges, clean, record checked outputs, slides."""
     global REPOSITORY
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -784,6 +784,7 @@ def uploaded_images(upload, size=None) -> dict:
 
 # --------------------------------------------------------------------------- command line
 def main(argv=None) -> int:
+    """``python -m course_helpers.style``: train or evaluate the one-pass style network."""
     parser = argparse.ArgumentParser(prog="python -m course_helpers.style", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

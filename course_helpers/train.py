@@ -172,6 +172,7 @@ def _print_report(rep: dict) -> None:
 
 
 def main(argv=None) -> int:
+    """``python -m course_helpers.train``: train a bundled model or print its figures."""
     parser = argparse.ArgumentParser(prog="python -m course_helpers.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evaluate", action="store_true",
