@@ -81,25 +81,47 @@ def check_channel(fmaps_or_count, channel) -> int:
 
 def plot_feature_map(image, fmaps, channel: int, title: str | None = None):
     """One channel's map next to the image and upsampled over it; returns the Figure.  Lesson 3.2."""
+    fig, parts = _feature_map_figure()
+    _feature_map_update(parts, image, fmaps, channel, title)
+    if not title:
+        fig._suptitle.remove()
+        fig._suptitle = None
+        fig.tight_layout()
+    return fig
+
+
+def _feature_map_figure():
+    """The empty figure of :func:`plot_feature_map`: (figure, the artists that change)."""
     import matplotlib.pyplot as plt
 
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    rgb, grey = np.zeros((2, 2, 3)), np.zeros((2, 2))
+    parts = {"input": axes[0].imshow(rgb), "map": axes[1].imshow(grey, cmap="gray"),
+             "under": axes[2].imshow(rgb),
+             "over": axes[2].imshow(grey, cmap="jet", alpha=0.55, vmin=0, vmax=1)}
+    parts["colorbar"] = fig.colorbar(parts["map"], ax=axes[1], fraction=0.046, pad=0.04).ax
+    axes[0].set_title("input")
+    axes[1].set_title("channel 0: 0x0 map\n(max 0.00)")
+    axes[2].set_title("upsampled over the image", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(" ")
+    fig.tight_layout()
+    parts["titles"] = [axes[1].title, fig._suptitle]
+    return fig, parts
+
+
+def _feature_map_update(parts, image, fmaps, channel, title):
     channel = check_channel(fmaps, channel)
     fmap = np.asarray(fmaps)[..., channel]
     image = np.asarray(image)
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
-    axes[0].imshow(image)
-    axes[0].set_title("input")
-    im = axes[1].imshow(fmap, cmap="gray", vmin=0, vmax=max(float(fmap.max()), 1e-6))
-    axes[1].set_title(f"channel {channel}: {fmap.shape[0]}x{fmap.shape[1]} map\n(max {fmap.max():.2f})")
-    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
-    _plotting.overlay(image, _plotting.normalize(fmap), ax=axes[2], alpha=0.55,
-                      title="upsampled over the image")
-    for ax in axes[:2]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    _plotting.set_image(parts["input"], image)
+    _plotting.set_image(parts["map"], fmap, 0, max(float(fmap.max()), 1e-6))
+    _plotting.set_image(parts["under"], image)
+    _plotting.set_image(parts["over"], _plotting.upsample(_plotting.normalize(fmap), image.shape))
+    parts["titles"][0].set_text(f"channel {channel}: {fmap.shape[0]}x{fmap.shape[1]} map\n"
+                                f"(max {fmap.max():.2f})")
+    parts["titles"][1].set_text(title or "")
 
 
 def plot_channel_grid(fmaps, ncols: int = 16, size: float = 0.6, title: str | None = None,
@@ -156,11 +178,14 @@ def activation_explorer(model, images, layers=None):
                           max=int(activation_model(model, layers[0]).output_shape[-1]) - 1,
                           description="channel")
 
+    view = _widgets.FigureView(_feature_map_figure)   # built once, updated in place
+
     def draw(image, layer, channel):
         acts = layer_activations(model, layer, batch)
         channel = min(channel, acts.shape[-1] - 1)
         i = names.index(image)
-        return plot_feature_map(batch[i], acts[i], channel, title=f"{image} · {layer}")
+        _feature_map_update(view.parts, batch[i], acts[i], channel, f"{image} · {layer}")
+        return view.live
 
     layer_box = w.Dropdown(options=layers, value=layers[0], description="layer")
 

@@ -638,14 +638,33 @@ def ascent_explorer(model, steps=None):
             unit = min(unit, sizes[layer] - 1)
             res = widgets.cached(key, lambda: visualize_filter(model, layer, unit, **kw))
             title = f"{layer} channel {unit}"
+        parts = view.parts
+        _plotting.set_image(parts["image"], _show(res.image))
+        parts["titles"][0].set_text(f"{title}\nHF share {high_frequency_share(res.image):.2f}")
+        history = np.asarray(res.history, float)
+        ax = parts["history"]
+        ax.lines[0].set_data(np.arange(len(history)), history)
+        lo, hi = (float(history.min()), float(history.max())) if history.size else (0.0, 1.0)
+        pad = 0.05 * max(hi - lo, 1e-6)
+        ax.set_xlim(0, max(len(history) - 1, 1))
+        ax.set_ylim(lo - pad, hi + pad)
+        return view.live
+
+    def build():
         import matplotlib.pyplot as plt
 
         fig, (a, b) = plt.subplots(1, 2, figsize=(7, 3.2))
-        a.imshow(_show(res.image))
-        a.set_title(f"{title}\nHF share {high_frequency_share(res.image):.2f}")
+        parts = {"image": a.imshow(np.zeros((2, 2, 3))), "titles": [a.set_title(" \n ")],
+                 "history": b}   # its ticks follow the data: the whole axes is redrawn
         a.axis("off")
-        plot_history([res.history], ["objective"], ax=b, title="objective per step")
-        return fig
+        b.plot([0, 1], [0, 1], label="objective")
+        b.set_xlabel("step")
+        b.set_ylabel("objective")
+        b.set_title("objective per step")
+        fig.tight_layout()
+        return fig, parts
+
+    view = widgets.FigureView(build)   # built once, updated in place
 
     return widgets.interactive_plot(
         draw, layer=layer_w, unit=unit_w,

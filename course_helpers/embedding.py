@@ -13,6 +13,7 @@ import numpy as np
 import tf_keras as keras
 
 from . import models as _models
+from . import plotting as _plotting
 
 METHODS = ("tsne", "pca", "umap")
 #: Name used for "no network at all": the raw pixels as the feature vector.
@@ -397,6 +398,72 @@ def plot_layer_comparison(results: dict, labels, class_names=None):
     return fig
 
 
+def _unit_square(points) -> np.ndarray:
+    """Min-max scale 2-D points into [0, 1] on each axis (a map's coordinates carry no units)."""
+    p = np.asarray(points, dtype=np.float64)
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    return (p - lo) / np.maximum(hi - lo, 1e-12)
+
+
+_MAP_LIMITS = (-0.05, 1.05)
+
+
+def thumbnail_canvas(unit_points, images, labels, colours, size: int = 520, thumb: int = 22,
+                     n: int = 200, seed: int = 0) -> np.ndarray:
+    """One RGBA picture with ``n`` thumbnails (a random subset) framed in their class colour
+    at their points in the unit square: what ``plot_embedding`` draws with one artist per image,
+    as a single image the explorer can redraw fast.  Lesson 2."""
+    p = np.asarray(unit_points, dtype=np.float64)
+    imgs = np.asarray(images, dtype=np.float32)
+    canvas = np.zeros((size, size, 4), np.float32)
+    lo, hi = _MAP_LIMITS
+    rows_idx = np.linspace(0, imgs.shape[1] - 1, thumb - 2).round().astype(int)
+    cols_idx = np.linspace(0, imgs.shape[2] - 1, thumb - 2).round().astype(int)
+    pick = np.random.default_rng(seed).choice(len(p), size=min(int(n), len(p)), replace=False)
+    for i in pick:
+        cx = int((p[i, 0] - lo) / (hi - lo) * size)
+        cy = int((1 - (p[i, 1] - lo) / (hi - lo)) * size)   # image rows run downwards
+        top = min(max(cy - thumb // 2, 0), size - thumb)
+        left = min(max(cx - thumb // 2, 0), size - thumb)
+        canvas[top:top + thumb, left:left + thumb, :3] = colours[int(labels[i])][:3]
+        small = imgs[i][rows_idx][:, cols_idx]
+        canvas[top + 1:top + thumb - 1, left + 1:left + thumb - 1, :3] = np.clip(small[..., :3], 0, 1)
+        canvas[top:top + thumb, left:left + thumb, 3] = 1.0
+    return canvas
+
+
+def _explorer_map_figure(class_names, colours):
+    """The explorer's map: one dot collection per class and one thumbnail image on top."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 6.0))
+    dots = [ax.scatter([], [], s=8, color=colours[c], label=class_names[c], alpha=0.7)
+            for c in range(len(colours))]
+    thumbs = ax.imshow(np.zeros((2, 2, 4)), extent=_MAP_LIMITS + _MAP_LIMITS,
+                       interpolation="nearest", zorder=3)
+    ax.set_xlim(*_MAP_LIMITS)
+    ax.set_ylim(*_MAP_LIMITS)
+    ax.set_aspect("auto")
+    legend = ax.legend(fontsize=7, markerscale=2, loc="upper right", framealpha=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    title = ax.set_title(" ", fontsize=9)
+    fig.tight_layout()
+    # the legend is redrawn after the dots and thumbnails, so they never cover it
+    return fig, {"dots": dots, "thumbs": thumbs, "legend": legend, "title": title}
+
+
+def _explorer_grid_figure():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    mosaic = ax.imshow(np.ones((2, 2, 3)), interpolation="bilinear")
+    ax.axis("off")
+    title = ax.set_title(" ", fontsize=9)
+    fig.tight_layout()
+    return fig, {"mosaic": mosaic, "title": title}
+
+
 def embedding_explorer(model, images, labels, layers=None, class_names=None):
     """Widget for lesson 2: method, perplexity, number of images, layer, view.
 
@@ -417,6 +484,10 @@ def embedding_explorer(model, images, labels, layers=None, class_names=None):
     class_names = class_names or _models.class_names(model)
     n_max = len(imgs)
 
+    colours = _class_colours(int(y.max()) + 1 if len(y) else 1)
+    views = {"map": widgets.FigureView(lambda: _explorer_map_figure(class_names, colours)),
+             "grid": widgets.FigureView(_explorer_grid_figure)}   # each built once
+
     def draw(method, perplexity, n_images, layer, view):
         f = cached_features(model, imgs, layer)[:n_images]
         kw = {"perplexity": float(perplexity)} if method == "tsne" else {}
@@ -424,9 +495,22 @@ def embedding_explorer(model, images, labels, layers=None, class_names=None):
         acc = knn_accuracy(pts, y[:n_images])
         title = f"{layer} · {method} · {n_images} images · kNN accuracy {acc:.2f}"
         if view == "grid":
-            return plot_embedding_grid(pts, imgs[:n_images], title=title)
-        return plot_embedding(pts, y[:n_images], imgs[:n_images] if view == "thumbnails" else None,
-                              class_names, title=title)
+            mosaic = widgets.cached(("embedding.grid", widgets.array_key(pts), widgets.array_key(imgs)),
+                                    lambda: grid_mosaic(pts, imgs[:n_images]))
+            parts = views["grid"].parts
+            _plotting.set_image(parts["mosaic"], np.clip(mosaic, 0, 1))
+            parts["title"].set_text(title)
+            return views["grid"].live
+        parts = views["map"].parts
+        unit = _unit_square(pts)
+        labs = y[:n_images]
+        for c, dots in enumerate(parts["dots"]):
+            dots.set_offsets(unit[labs == c] if np.any(labs == c) else np.empty((0, 2)))
+        parts["thumbs"].set_visible(view == "thumbnails")
+        if view == "thumbnails":
+            parts["thumbs"].set_data(thumbnail_canvas(unit, imgs[:n_images], labs, colours))
+        parts["title"].set_text(title)
+        return views["map"].live
 
     step = max(1, n_max // 10)
     return widgets.interactive_plot(

@@ -10,6 +10,7 @@ import numpy as np
 import tf_keras as keras
 
 from . import models as _models
+from . import plotting as _plotting
 
 
 def first_layer(model):
@@ -290,8 +291,13 @@ def kernel_response(model, image, kernel: int, layer=None) -> np.ndarray:
     kernel = _inputs.check_index(kernel, lyr.filters, "kernel",
                                  f"Layer {lyr.name!r} has {lyr.filters} kernels.")
     img = _inputs.image_for(model, image)
-    act = _response_model(model, lyr)(img[None], training=False)
-    return np.asarray(act)[0, :, :, kernel]
+    from . import widgets
+
+    # all kernels' maps of this image at once, cached: the explorer's kernel slider reuses them
+    act = widgets.cached(("filters.responses", widgets.model_key(model), lyr.name,
+                          widgets.array_key(img)),
+                         lambda: np.asarray(_response_model(model, lyr)(img[None], training=False)))
+    return act[0, :, :, kernel]
 
 
 def plot_kernel(model, kernel: int, image=None, image_name: str = "photo", layer=None):
@@ -300,8 +306,35 @@ def plot_kernel(model, kernel: int, image=None, image_name: str = "photo", layer
     Lesson 1's widget draws this.  Channel panels share one symmetric colour scale (red =
     positive weight, blue = negative), so the channels can be compared.  Returns the figure.
     """
+    fig, parts = _kernel_figure(image is not None)
+    _kernel_update(parts, model, kernel, image, image_name, layer)
+    return fig
+
+
+def _kernel_figure(with_image: bool):
+    """The empty figure of :func:`plot_kernel`: (figure, the artists that change)."""
     import matplotlib.pyplot as plt
 
+    ncol = 4 + (2 if with_image else 0)
+    fig, axes = plt.subplots(1, ncol, figsize=(1.9 * ncol, 2.3))
+    blank = np.zeros((2, 2))
+    parts = {"rgb": axes[0].imshow(np.zeros((2, 2, 3)), interpolation="nearest")}
+    for c, name in enumerate("RGB"):
+        parts[name] = axes[1 + c].imshow(blank, cmap="RdBu_r", interpolation="nearest")
+        axes[1 + c].set_title(f"{name} weights")
+    if with_image:
+        parts["photo"] = axes[4].imshow(np.zeros((2, 2, 3)))
+        parts["response"] = axes[5].imshow(blank, cmap="magma", interpolation="nearest")
+        parts["colorbar"] = fig.colorbar(parts["response"], ax=axes[5], fraction=0.046, pad=0.04).ax
+    for ax in axes:
+        ax.axis("off")
+        ax.set_title(ax.get_title() or " ")
+    fig.tight_layout()
+    parts["titles"] = [axes[0].title] + ([axes[4].title, axes[5].title] if with_image else [])
+    return fig, parts
+
+
+def _kernel_update(parts, model, kernel, image, image_name, layer):
     from . import _inputs
 
     lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
@@ -309,32 +342,25 @@ def plot_kernel(model, kernel: int, image=None, image_name: str = "photo", layer
     kernel = _inputs.check_index(kernel, kernels.shape[-1], "kernel",
                                  f"Layer {lyr.name!r} has {kernels.shape[-1]} kernels.")
     k = kernels[..., kernel]
-    ncol = 4 + (2 if image is not None else 0)
-    fig, axes = plt.subplots(1, ncol, figsize=(1.9 * ncol, 2.3))
-    axes[0].imshow(kernel_tiles(k[..., None], "per_kernel")[0], interpolation="nearest")
-    axes[0].set_title(f"kernel {kernel} (RGB)")
+    _plotting.set_image(parts["rgb"], kernel_tiles(k[..., None], "per_kernel")[0])
+    parts["titles"][0].set_text(f"kernel {kernel} (RGB)")
     lim = float(np.abs(k).max()) or 1.0
     for c, name in enumerate("RGB"):
-        axes[1 + c].imshow(k[..., c], cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        axes[1 + c].set_title(f"{name} weights")
+        _plotting.set_image(parts[name], k[..., c], -lim, lim)
     if image is not None:
         img = _inputs.image_for(model, image)
         resp = kernel_response(model, img, kernel, lyr)
-        axes[4].imshow(img)
-        axes[4].set_title(image_name)
-        im = axes[5].imshow(resp, cmap="magma", interpolation="nearest")
-        axes[5].set_title(f"response (max {resp.max():.2f})")
-        fig.colorbar(im, ax=axes[5], fraction=0.046, pad=0.04)
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+        _plotting.set_image(parts["photo"], img)
+        parts["titles"][1].set_text(image_name)
+        _plotting.set_image(parts["response"], resp, float(resp.min()), max(float(resp.max()), 1e-6))
+        parts["titles"][2].set_text(f"response (max {resp.max():.2f})")
 
 
 def kernel_explorer(model, photos, layer=None):
     """Widget for lesson 1: pick a kernel and a photo; see its channels and its response map.
 
     ``photos`` is a dict name -> image (e.g. ``ch.data.sample_images()``) or a list of images.
+    The figure is built once; a redraw only updates its images and titles.
     """
     from . import _inputs, widgets
 
@@ -343,9 +369,11 @@ def kernel_explorer(model, photos, layer=None):
         raise ValueError("No photos given: pass e.g. ch.data.sample_images().")
     lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
     prepared = {n: _inputs.image_for(model, im) for n, im in zip(names, images)}
+    view = widgets.FigureView(lambda: _kernel_figure(True))
 
     def draw(kernel, photo):
-        return plot_kernel(model, kernel, prepared[photo], photo, lyr)
+        _kernel_update(view.parts, model, kernel, prepared[photo], photo, lyr)
+        return view.live
 
     return widgets.interactive_plot(draw, kernel=(0, lyr.filters - 1, 1), photo=names)
 

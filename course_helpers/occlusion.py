@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _inputs
 from . import models as _models
+from . import plotting as _plotting
 from . import widgets as _widgets
 
 #: Named fills for the occluding patch (a float in [0, 1] is a grey level).
@@ -172,32 +173,48 @@ def plot_occlusion(image, prob_map, base_prob: float, patch: int, stride: int,
                    class_name: str = "", fill_name: str = ""):
     """The image, the probability map over it, and the drop from the unoccluded probability;
     returns the Figure.  Lesson 3.4."""
-    import matplotlib.pyplot as plt
+    fig, parts = _occlusion_figure()
+    _occlusion_update(parts, image, prob_map, base_prob, patch, stride, class_name, fill_name)
+    return fig
 
+
+def _occlusion_figure():
+    """The empty figure of :func:`plot_occlusion`: (figure, the artists that change)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+    rgb, grey = np.zeros((2, 2, 3)), np.zeros((2, 2))
+    parts = {"images": [ax.imshow(rgb) for ax in axes],
+             "probs": axes[1].imshow(grey, cmap="viridis", vmin=0, vmax=1, alpha=0.65),
+             "drop": axes[2].imshow(grey, cmap="RdBu_r", alpha=0.65),
+             "patch": axes[0].add_patch(Rectangle((-0.5, -0.5), 1, 1, fill=False,
+                                                  edgecolor="yellow", lw=1.5))}
+    fig.colorbar(parts["probs"], ax=axes[1], fraction=0.046, pad=0.04)   # fixed 0..1: static
+    parts["colorbar"] = fig.colorbar(parts["drop"], ax=axes[2], fraction=0.046, pad=0.04).ax
+    axes[2].set_title("drop in probability (red = needed)")
+    for ax in axes:
+        ax.axis("off")
+    parts["titles"] = [axes[0].set_title(" "), axes[1].set_title(" "), fig.suptitle(" ", fontsize=9)]
+    fig.tight_layout()
+    return fig, parts
+
+
+def _occlusion_update(parts, image, prob_map, base_prob, patch, stride, class_name, fill_name):
     image = np.asarray(image)
     probs = pixel_map(prob_map, image.shape, patch, stride)
     drop = base_prob - probs
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
-    axes[0].imshow(image)
-    axes[0].set_title(f"input: p({class_name}) = {base_prob:.2f}")
-    axes[1].imshow(image)
-    im1 = axes[1].imshow(probs, cmap="viridis", vmin=0, vmax=1, alpha=0.65)
-    axes[1].set_title(f"p({class_name}) with the patch here")
-    fig.colorbar(im1, ax=axes[1], fraction=0.046, pad=0.04)
     lim = max(float(np.abs(drop).max()), 1e-3)
-    axes[2].imshow(image)
-    im2 = axes[2].imshow(drop, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.65)
-    axes[2].set_title("drop in probability (red = needed)")
-    fig.colorbar(im2, ax=axes[2], fraction=0.046, pad=0.04)
-    from matplotlib.patches import Rectangle
-
-    axes[0].add_patch(Rectangle((-0.5, -0.5), patch, patch, fill=False, edgecolor="yellow", lw=1.5))
-    for ax in axes:
-        ax.axis("off")
-    fig.suptitle(f"patch {patch} px, stride {stride} px, fill {fill_name}  (yellow: patch size)",
-                 fontsize=9)
-    fig.tight_layout()
-    return fig
+    for artist in parts["images"]:
+        _plotting.set_image(artist, image)
+    _plotting.set_image(parts["probs"], probs)
+    _plotting.set_image(parts["drop"], drop, -lim, lim)
+    parts["patch"].set_width(patch)
+    parts["patch"].set_height(patch)
+    parts["titles"][0].set_text(f"input: p({class_name}) = {base_prob:.2f}")
+    parts["titles"][1].set_text(f"p({class_name}) with the patch here")
+    parts["titles"][2].set_text(f"patch {patch} px, stride {stride} px, fill {fill_name}  "
+                                "(yellow: patch size)")
 
 
 def occlusion_explorer(model, images, class_index=None):
@@ -212,18 +229,21 @@ def occlusion_explorer(model, images, class_index=None):
     batch = _inputs.batch_for(model, imgs)
     labels = _models.class_names(model)
     side = batch.shape[1]
+    view = _widgets.FigureView(_occlusion_figure)   # built once, updated in place
 
     def draw(image, patch, stride, fill):
         i = names.index(image)
         patch = min(patch, side)
-        c = class_index
-        if c is None:
-            c = int(np.argmax(np.asarray(model(batch[i:i + 1], training=False))[0]))
-        key = ("occlusion", _widgets.model_key(model), _widgets.array_key(batch[i]), c, patch,
-               stride, fill)
+        image_key = _widgets.array_key(batch[i])
+        predicted = _widgets.cached(("occlusion.predict", _widgets.model_key(model), image_key),
+                                    lambda: np.asarray(model(batch[i:i + 1], training=False))[0])
+        c = (int(np.argmax(predicted)) if class_index is None
+             else _inputs.check_class(model, class_index))
+        key = ("occlusion", _widgets.model_key(model), image_key, c, patch, stride, fill)
         probs = _widgets.cached(key, lambda: occlusion_map(model, batch[i], c, patch, stride, fill))
-        base = class_probability(model, batch[i], c)
-        return plot_occlusion(batch[i], probs, base, patch, stride, labels[c], fill)
+        base = float(predicted[c])
+        _occlusion_update(view.parts, batch[i], probs, base, patch, stride, labels[c], fill)
+        return view.live
 
     big = side > 100
     return _widgets.interactive_plot(

@@ -18,6 +18,7 @@ import tf_keras as keras
 from . import _inputs
 from . import activations as _acts
 from . import models as _models
+from . import plotting as _plotting
 from . import widgets as _widgets
 
 # Layers that leave the spatial grid alone (pointwise or per-channel).
@@ -288,6 +289,14 @@ def plot_top_patches(model, layer, channels, images, k: int = 9, max_per_image=1
     return fig
 
 
+def _enlarge(image, side: int) -> np.ndarray:
+    """Nearest-neighbour resize of a small crop to ``side`` x ``side`` (pixels stay square)."""
+    image = np.asarray(image)
+    rows = np.arange(side) * image.shape[0] // side
+    cols = np.arange(side) * image.shape[1] // side
+    return image[rows][:, cols]
+
+
 def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1):
     """Widget for lesson 3.3: pick a conv layer and a channel; see its top patches and where
     they lie in their images.  A layer's activations are computed once, so the channel
@@ -304,28 +313,52 @@ def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1
     layer_box = w.Dropdown(options=layers, value=layers[0], description="layer")
     layer_box.observe(lambda ch: setattr(channel, "max", n_ch[ch["new"]] - 1), names="value")
 
+    side = batch.shape[1]
+    gap = max(2, side // 16)
+
+    def build():
+        # two mosaics (crops, then their source images), not 2 x k axes: far fewer artists
+        fig, axes = plt.subplots(2, 1, figsize=(1.1 * k, 2.6))
+        parts = {"crops": axes[0].imshow(np.ones((2, 2, 3)), interpolation="nearest"),
+                 "sources": axes[1].imshow(np.ones((side, k * (side + gap) - gap, 3))),
+                 "boxes": [axes[1].add_patch(Rectangle((0, 0), 1, 1, fill=False,
+                                                       edgecolor="yellow", linewidth=1.2))
+                           for _ in range(k)],
+                 "labels": [axes[0].text((j + 0.5) / k, 1.02, " ", transform=axes[0].transAxes,
+                                         ha="center", va="bottom", fontsize=7)
+                            for j in range(k)],
+                 "title": fig.suptitle(" ", fontsize=9)}
+        for ax in axes:
+            ax.axis("off")
+        fig.tight_layout(h_pad=1.2)
+        return fig, parts
+
+    view = _widgets.FigureView(build)   # built once; a redraw updates mosaics, boxes, labels
+
     def draw(layer, channel):
         channel = min(channel, n_ch[layer] - 1)
         res = top_patches(model, layer, channel, batch, k=k, max_per_image=max_per_image)
-        fig, axes = plt.subplots(2, k, figsize=(1.1 * k, 2.6), squeeze=False)
+        parts = view.parts
+        # crops enlarged (nearest) to the source images' size, so both rows line up
+        blank = np.ones(batch.shape[1:], np.float32)
+        crops = [np.clip(_enlarge(res.crops[j], side), 0, 1) if j < len(res) else blank
+                 for j in range(k)]
+        _plotting.set_image(parts["crops"], mosaic(crops, k, gap))
+        sources = [batch[res[j].image_index] if j < len(res) else np.ones_like(batch[0])
+                   for j in range(k)]
+        _plotting.set_image(parts["sources"], np.clip(mosaic(sources, k, gap), 0, 1))
         for j in range(k):
-            for ax in axes[:, j]:
-                ax.axis("off")
-            if j >= len(res):
-                continue
-            p = res[j]
-            axes[0, j].imshow(np.clip(p.crop, 0, 1))
-            axes[0, j].set_title(f"{p.activation:.2f}", fontsize=7)
-            axes[1, j].imshow(batch[p.image_index])
-            t, l, b, r = p.box
-            axes[1, j].add_patch(Rectangle((l - 0.5, t - 0.5), r - l, b - t, fill=False,
-                                           edgecolor="yellow", linewidth=1.2))
-            axes[1, j].set_title(f"img {p.image_index}", fontsize=7)
+            shown = j < len(res)
+            parts["boxes"][j].set_visible(shown)
+            parts["labels"][j].set_text(f"{res[j].activation:.2f}" if shown else "")
+            if shown:
+                t, l, b, r = res[j].box
+                x0 = j * (side + gap)
+                parts["boxes"][j].set_bounds(x0 + l - 0.5, t - 0.5, r - l, b - t)
         size = receptive_field(model, layer)[0]
-        fig.suptitle(f"{layer} channel {channel}: top crops ({size} px receptive field) "
-                     "and where they come from", fontsize=9)
-        fig.tight_layout()
-        return fig
+        parts["title"].set_text(f"{layer} channel {channel}: its top {k} crops ({size} px) "
+                                "and their images")
+        return view.live
 
     return _widgets.interactive_plot(draw, layer=layer_box, channel=channel)
 

@@ -46,6 +46,22 @@ def image_grid(images, titles=None, ncols=8, size=1.6, cmap=None, axes_off=True,
     return fig
 
 
+def set_image(artist, data, vmin=None, vmax=None):
+    """Put new data into an ``imshow`` artist, fitting its extent and axes to the new shape.
+
+    Explorers use it to update a figure in place (``ch.widgets.LiveFigure``).  Every lesson.
+    """
+    data = np.asarray(data)
+    h, w = data.shape[:2]
+    artist.set_data(data)
+    artist.set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
+    if vmin is not None or vmax is not None:
+        artist.set_clim(vmin, vmax)
+    if artist.axes is not None:
+        artist.axes.set_xlim(-0.5, w - 0.5)
+        artist.axes.set_ylim(h - 0.5, -0.5)
+
+
 def upsample(heatmap, shape) -> np.ndarray:
     """Resize a 2-D map to ``shape`` (h, w) with bilinear interpolation.  Lessons 3.2, 3.4, 5."""
     from skimage.transform import resize

@@ -247,27 +247,48 @@ def summarize_localization(scores: dict) -> dict:
 # --------------------------------------------------------------------------- drawing
 def plot_saliency(image, smap, title: str | None = None, mask=None):
     """The image, its saliency map, and the map over the image; returns the Figure.  Lesson 3.5."""
+    fig, parts = _saliency_figure()
+    _saliency_update(parts, image, smap, title)
+    if mask is not None:
+        for ax in fig.axes[1:]:
+            ax.contour(np.asarray(mask, float), levels=[0.5], colors="cyan", linewidths=0.8)
+    if not title:
+        fig._suptitle.remove()
+        fig._suptitle = None
+        fig.tight_layout()
+    return fig
+
+
+def _saliency_figure():
+    """The empty figure of :func:`plot_saliency`: (figure, the artists that change)."""
     import matplotlib.pyplot as plt
 
-    image = np.asarray(image)
-    smap = _plotting.normalize(smap)
     fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
-    axes[0].imshow(image)
+    rgb, grey = np.zeros((2, 2, 3)), np.zeros((2, 2))
+    parts = {"images": [axes[0].imshow(rgb), axes[2].imshow(rgb)],
+             "map": axes[1].imshow(grey, cmap="gray", vmin=0, vmax=1),
+             "over": axes[2].imshow(grey, cmap="jet", alpha=0.6, vmin=0, vmax=1),
+             "peak": axes[2].plot([0], [0], "w+", ms=10, mew=2)[0]}
     axes[0].set_title("input")
-    axes[1].imshow(smap, cmap="gray", vmin=0, vmax=1)
     axes[1].set_title("saliency: max |d score / d pixel|")
-    _plotting.overlay(image, smap, ax=axes[2], alpha=0.6, title="over the image")
-    if mask is not None:
-        for ax in axes[1:]:
-            ax.contour(np.asarray(mask, float), levels=[0.5], colors="cyan", linewidths=0.8)
-    r, c = pointing_point(smap)
-    axes[2].plot(c, r, "w+", ms=10, mew=2)
+    axes[2].set_title("over the image", fontsize=9)
     for ax in axes:
         ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=10)
+    parts["titles"] = [fig.suptitle(" ", fontsize=10)]
     fig.tight_layout()
-    return fig
+    return fig, parts
+
+
+def _saliency_update(parts, image, smap, title):
+    image = np.asarray(image)
+    smap = _plotting.normalize(smap)
+    for artist in parts["images"]:
+        _plotting.set_image(artist, image)
+    _plotting.set_image(parts["map"], smap)
+    _plotting.set_image(parts["over"], _plotting.upsample(smap, image.shape))
+    r, c = pointing_point(smap)
+    parts["peak"].set_data([c], [r])
+    parts["titles"][0].set_text(title or "")
 
 
 def plot_localization(model, images, masks, class_indices, n: int = 6, patch: int = 12,
@@ -335,6 +356,7 @@ def saliency_explorer(model, images, smoothing=(0, 10, 25, 50)):
 
     image_box.observe(on_image, names="value")
     labels = _models.class_names(model)
+    view = _widgets.FigureView(_saliency_figure)   # built once, updated in place
 
     def draw(image, class_index, smooth_samples):
         i = names.index(image)
@@ -343,7 +365,8 @@ def saliency_explorer(model, images, smoothing=(0, 10, 25, 50)):
         smap = _widgets.cached(key, lambda: saliency_map(model, batch[i], class_index,
                                                          smooth_samples=smooth_samples))
         how = f"SmoothGrad, {smooth_samples} samples" if smooth_samples else "plain gradient"
-        return plot_saliency(batch[i], smap, title=f"{image}: class {labels[class_index]} ({how})")
+        _saliency_update(view.parts, batch[i], smap, f"{image}: class {labels[class_index]} ({how})")
+        return view.live
 
     return _widgets.interactive_plot(draw, image=image_box, class_index=class_box,
                                      smooth_samples=w.SelectionSlider(options=list(smoothing),

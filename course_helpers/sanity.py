@@ -15,8 +15,6 @@ testable in three ways:
 """
 from __future__ import annotations
 
-import gc
-
 import numbers
 from typing import NamedTuple
 
@@ -161,44 +159,191 @@ def _initializer_for(layer, weight, seed):
     return init.__class__.from_config(cfg)
 
 
-def randomize_layers(model, layers=None, seed: int = 0):
-    """A copy of ``model`` whose ``layers`` have freshly initialized weights.  Lesson 8.
+#: Variables larger than this many values are re-drawn in slices (VGG16's fc1 has 103 M).
+_CHUNK = 1 << 22
 
-    ``layers``: names (or a list of groups from :func:`cascade_order`); None = every layer
-    with weights.  Each weight is re-drawn from its layer's own initializer, seeded by
-    ``seed`` and the layer's position, so the same layer gets the same new weights in every
-    step of a cascade.  The original model is not changed.
-    """
+
+def _fans(shape):
+    """Keras's fan-in and fan-out of a weight shape (dense or conv kernel)."""
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = int(np.prod(shape[:-2]))
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _redraw(variable, init, seed):
+    """Assign ``init``'s distribution to ``variable``, seeded.  Small variables call the
+    initializer itself; a large one (VGG's dense layers) is drawn slice by slice from the same
+    distribution (Keras's VarianceScaling rule on the full shape), so no second full-size
+    tensor is ever made: a 400 MB layer needs 16 MB of scratch, not 800 MB."""
     import tf_keras as keras
 
+    shape = tuple(int(d) for d in variable.shape)
+    size = int(np.prod(shape)) if shape else 1
+    if size <= _CHUNK or not isinstance(init, keras.initializers.VarianceScaling):
+        variable.assign(init(shape, dtype=variable.dtype))
+        return
+    # GlorotUniform & co. keep scale/mode/distribution as attributes (not in get_config)
+    cfg = {"scale": init.scale, "mode": init.mode, "distribution": init.distribution}
+    fan_in, fan_out = _fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out}.get(cfg["mode"], (fan_in + fan_out) / 2.0)
+    scale = cfg["scale"] / max(1.0, n)
+    rng = np.random.default_rng(int(seed))
+    for rows in _row_chunks(shape):
+        part = (len(range(*rows.indices(shape[0]))),) + shape[1:]
+        if cfg["distribution"] == "uniform":
+            limit = np.sqrt(3.0 * scale)
+            values = rng.uniform(-limit, limit, size=part).astype(np.float32)
+        else:
+            std = np.sqrt(scale) / (0.87962566103423978 if cfg["distribution"] == "truncated_normal"
+                                    else 1.0)
+            values = rng.standard_normal(size=part, dtype=np.float32)
+            if cfg["distribution"] == "truncated_normal":   # re-draw beyond 2 std, as Keras
+                out = np.abs(values) > 2
+                while out.any():
+                    values[out] = rng.standard_normal(size=int(out.sum()), dtype=np.float32)
+                    out = np.abs(values) > 2
+            values *= np.float32(std)
+        variable[rows].assign(values)
+
+
+def _group_names(model, layers):
+    """Flat layer names from names or groups of names; clear errors for layers without weights."""
     with_weights = [lyr.name for lyr in model.layers if lyr.weights]
     if layers is None:
-        names = with_weights
-    else:
-        if isinstance(layers, str):
-            layers = [layers]
-        names = []
-        for item in layers:
-            names.extend([item] if isinstance(item, str) else list(item))
-        for name in names:
-            lyr = _models.get_layer(model, name)
-            if not lyr.weights:
-                raise ValueError(f"Layer {name!r} has no weights to randomize. Layers with "
-                                 f"weights: {', '.join(with_weights)}.")
-    copy = keras.models.clone_model(model)
-    for dst, src in zip(copy.weights, model.weights):  # variable by variable: no second full
-        dst.assign(src)                                 # copy of VGG's weights in NumPy
-    for pos, layer in enumerate(copy.layers):
+        return with_weights
+    if isinstance(layers, str):
+        layers = [layers]
+    names = []
+    for item in layers:
+        names.extend([item] if isinstance(item, str) else list(item))
+    for name in names:
+        lyr = _models.get_layer(model, name)
+        if not lyr.weights:
+            raise ValueError(f"Layer {name!r} has no weights to randomize. Layers with "
+                             f"weights: {', '.join(with_weights)}.")
+    return names
+
+
+def _randomize_in_place(model, names, seed):
+    """Re-draw the weights of the named layers of ``model`` itself (see :func:`randomize_layers`)."""
+    for pos, layer in enumerate(model.layers):
         if layer.name not in names:
             continue
         for k, w in enumerate(layer.weights):
             init = _initializer_for(layer, w, seed * 1000 + pos * 10 + k)
             if init is None:
                 raise ValueError(f"Don't know how to re-initialize {w.name} of {layer.name!r}.")
-            w.assign(init(w.shape, dtype=w.dtype))
+            _redraw(w, init, seed * 1000 + pos * 10 + k)
+
+
+def randomize_layers(model, layers=None, seed: int = 0):
+    """A copy of ``model`` whose ``layers`` have freshly initialized weights.  Lesson 8.
+
+    ``layers``: names (or a list of groups from :func:`cascade_order`); None = every layer
+    with weights.  Each weight is re-drawn from its layer's own initializer, seeded by
+    ``seed`` and the layer's position, so the same layer gets the same new weights in every
+    step of a cascade.  The original model is not changed.  (For a large model, prefer
+    :func:`randomized`, which changes the model in place and restores it: no second copy.)
+    """
+    import tf_keras as keras
+
+    names = _group_names(model, layers)
+    copy = keras.models.clone_model(model)
+    for dst, src in zip(copy.weights, model.weights):  # variable by variable: no second full
+        dst.assign(src)                                 # copy of VGG's weights in NumPy
+    _randomize_in_place(copy, names, seed)
     _models._tag(copy, class_names=_models.class_names(model),
                  name=f"{_models.model_name(model)} (randomized)")
     return copy
+
+
+def _row_chunks(shape):
+    """Slices of whole rows, about ``_CHUNK`` values each, covering axis 0 of ``shape``."""
+    if not shape:
+        return [()]
+    rows = max(1, _CHUNK // max(1, int(np.prod(shape[1:]))))
+    return [slice(start, start + rows) for start in range(0, shape[0], rows)]
+
+
+def _save_variable(variable, path):
+    """Write a variable's values to ``path`` (raw float32) slice by slice: a 400 MB layer never
+    exists twice in memory, and a plain file write (unlike a memory map) adds nothing to the
+    process's memory."""
+    with open(path, "wb") as f:
+        for part in _row_chunks(tuple(variable.shape)):
+            f.write(np.ascontiguousarray(variable[part].numpy(), dtype=np.float32).tobytes())
+
+
+def _load_variable(variable, path):
+    """Assign the values :func:`_save_variable` wrote back to ``variable``, slice by slice."""
+    shape = tuple(int(d) for d in variable.shape)
+    with open(path, "rb") as f:
+        for part in _row_chunks(shape):
+            n_rows = len(range(*part.indices(shape[0]))) if shape else 1
+            count = n_rows * int(np.prod(shape[1:])) if shape else 1
+            values = np.fromfile(f, dtype=np.float32, count=count)
+            if shape:
+                variable[part].assign(values.reshape((n_rows,) + shape[1:]))
+            else:
+                variable.assign(values.reshape(()))
+
+
+class randomized:  # noqa: N801  (used like a function: ``with randomized(model, layers):``)
+    """``with ch.sanity.randomized(model, layers, seed):`` -- the same weights as
+    :func:`randomize_layers`, but put into ``model`` itself, and the original weights restored
+    when the block ends (also after an error).  Lesson 8.
+
+    The original weights of the randomized layers wait in a temporary folder on disk, so a
+    VGG16 cascade needs one model's memory instead of two (Binder's 2 GB).  Inside the block,
+    :meth:`add` randomizes more layers (the next step of a cascade).  Results cached for the
+    model by the explorers are dropped on entry and on exit (they would be stale).
+    """
+
+    def __init__(self, model, layers=None, seed: int = 0):
+        self.model = model
+        self.seed = int(seed)
+        self._first = _group_names(model, layers)
+        self._saved = {}
+        self._folder = None
+
+    def __enter__(self):
+        import tempfile
+
+        from . import widgets
+
+        self._folder = tempfile.TemporaryDirectory(prefix="course-randomized-")
+        widgets.forget_model(self.model)
+        self.add(self._first)
+        return self.model
+
+    def add(self, layers):
+        """Randomize more layers (names or groups) inside the block."""
+        names = [n for n in _group_names(self.model, layers) if n not in self._saved]
+        for name in names:
+            paths = []
+            for w in self.model.get_layer(name).weights:
+                paths.append(f"{self._folder.name}/{len(self._saved)}-{len(paths)}.raw")
+                _save_variable(w, paths[-1])
+            self._saved[name] = paths
+        _randomize_in_place(self.model, names, self.seed)
+
+    def __exit__(self, *exc):
+        from . import widgets
+
+        try:
+            for name, paths in self._saved.items():
+                for w, path in zip(self.model.get_layer(name).weights, paths):
+                    _load_variable(w, path)
+        finally:
+            self._saved = {}
+            self._folder.cleanup()
+            widgets.forget_model(self.model)
+        return False
 
 
 def spearman(a, b) -> float:
@@ -267,14 +412,15 @@ def cascading_randomization(model, images, class_index, methods: dict, seed: int
     level = logger.level
     logger.setLevel("ERROR")      # every new model retraces its gradient function: expected here
     try:
-        for k in it:
-            current = None
-            gc.collect()  # free the previous step's copy before making the next (VGG: 0.5 GB each)
-            current = model if k == 0 else randomize_layers(model, groups[:k], seed=seed)
-            for name, fn in methods.items():
-                maps[name].append(_as_maps(fn(current, batch, classes), n, shape))
-        current = None
-        gc.collect()
+        # one model, randomized in place group by group and restored at the end: the same
+        # weights as randomize_layers(model, groups[:k]) at step k, without a copy of the model
+        cascade = randomized(model, [], seed=seed)
+        with cascade as current:
+            for k in it:
+                if k:
+                    cascade.add(groups[k - 1])
+                for name, fn in methods.items():
+                    maps[name].append(_as_maps(fn(current, batch, classes), n, shape))
     finally:
         logger.setLevel(level)
     out = {"steps": labels, "maps": {}, "correlation": {}}

@@ -35,6 +35,7 @@ import tf_keras as keras
 from . import config
 from . import data as _data
 from . import models as _models
+from . import plotting as _plotting
 
 #: The shipped one-pass network's name: ``data/style-net.weights.h5`` and ``data/style-net.json``.
 STYLIZER_NAME = "style-net"
@@ -677,25 +678,60 @@ def speed_comparison(net, content, style, steps=None, model=None, repeats=5) -> 
 # --------------------------------------------------------------------------- plots and widgets
 def plot_result(content, style, image, history=None, title=None):
     """Content, style, result and (optionally) the loss curves.  Lesson 4.1."""
-    import matplotlib.pyplot as plt
+    fig, parts = _result_figure(history is not None)
+    _result_update(parts, content, style, image, history, title)
+    if not title:
+        fig._suptitle.remove()
+        fig._suptitle = None
+        fig.tight_layout()
+    return fig
 
-    n = 4 if history is not None else 3
+
+def _result_figure(with_history: bool):
+    """The empty figure of :func:`plot_result`: (figure, the artists that change)."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    n = 4 if with_history else 3
     fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 3.2))
-    for ax, img, t in zip(axes, (content, style, image), ("content", "style", "result")):
-        ax.imshow(np.clip(img, 0, 1))
+    parts = {"images": []}
+    for ax, t in zip(axes, ("content", "style", "result")):
+        parts["images"].append(ax.imshow(np.zeros((2, 2, 3))))
         ax.set_title(t)
         ax.axis("off")
-    if history is not None:
+    if with_history:
         ax = axes[3]
         for key in ("style", "content"):
-            ax.semilogy(history[key], label=f"{key} loss")
+            ax.semilogy([1, 2], [1, 2], label=f"{key} loss")
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
         ax.set_title("losses")
-    if title:
-        fig.suptitle(title)
+        # plain tick labels ("0.01", not mathtext 10^-2): several times cheaper to redraw
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        parts["history"] = ax   # its ticks follow the data: the whole axes is redrawn
+    parts["titles"] = [fig.suptitle(" ")]
     fig.tight_layout()
-    return fig
+    return fig, parts
+
+
+def _result_update(parts, content, style, image, history, title):
+    for artist, img in zip(parts["images"], (content, style, image)):
+        _plotting.set_image(artist, np.clip(img, 0, 1))
+    if history is not None:
+        ax = parts["history"]
+        values = []
+        for line, key in zip(ax.lines, ("style", "content")):
+            line.set_data(np.arange(len(history[key])), history[key])
+            values.append(np.asarray(history[key], float))
+        values = np.concatenate(values)
+        top = float(np.nanmax(values)) if values.size else 1.0
+        # a run started from the content image has a content loss of ~0 at step 0: keep the
+        # axis on the range that matters instead of reaching down to 1e-14
+        bottom = max(float(np.nanmin(np.where(values > 0, values, np.inf))), 1e-4 * top)
+        ax.set_xlim(0, max(len(history["style"]) - 1, 1))
+        ax.set_ylim(bottom / 1.5, top * 1.5)
+    parts["titles"][0].set_text(title or "")
 
 
 def plot_convergence(histories: dict, key="total"):
@@ -726,6 +762,7 @@ def style_explorer(contents: dict, styles: dict, model=None, size=96):
                    for c in _models.conv_layer_names(model)]
     contents = {k: _data.resize_image(_as_image(v, "content"), size) for k, v in contents.items()}
     styles = {k: _data.resize_image(_as_image(v, "style"), size) for k, v in styles.items()}
+    view = _widgets.FigureView(lambda: _result_figure(True))   # built once, updated in place
 
     def draw(content, style, style_weight, content_layer, style_layers, steps):
         if not style_layers:
@@ -737,9 +774,9 @@ def style_explorer(contents: dict, styles: dict, model=None, size=96):
             contents[content], styles[style], steps=steps, style_weight=10 ** style_weight,
             content_layer=content_layer, style_layers=list(style_layers), init="content",
             model=model, progress=False))
-        return plot_result(contents[content], styles[style], image, hist,
-                           title=f"style weight {10 ** style_weight:.3g}, "
-                                 f"{hist['seconds']:.1f} s")
+        _result_update(view.parts, contents[content], styles[style], image, hist,
+                       f"style weight {10 ** style_weight:.3g}, {hist['seconds']:.1f} s")
+        return view.live
 
     return _widgets.interactive_plot(
         draw, content=list(contents), style=list(styles),

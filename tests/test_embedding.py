@@ -137,6 +137,37 @@ def test_explorer_reuses_features_when_perplexity_moves(tiny_model, small_images
     matplotlib.pyplot.close("all")
 
 
+def test_thumbnail_canvas_puts_each_image_at_its_point():
+    colours = [(1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0)]
+    imgs = np.stack([np.full((20, 20, 3), 0.25, np.float32), np.full((20, 20, 3), 0.75, np.float32)])
+    pts = np.array([[0.0, 1.0], [1.0, 0.0]])   # top-left and bottom-right of the unit square
+    canvas = embedding.thumbnail_canvas(pts, imgs, [0, 1], colours, size=110, thumb=10)
+    assert canvas.shape == (110, 110, 4)
+    lo, hi = embedding._MAP_LIMITS
+    for (x, y), img, colour in zip(pts, imgs, colours):
+        col = int((x - lo) / (hi - lo) * 110)
+        row = int((1 - (y - lo) / (hi - lo)) * 110)
+        np.testing.assert_allclose(canvas[row, col, :3], img[0, 0])      # the image at its point
+        np.testing.assert_allclose(canvas[row - 5, col - 5, :3], colour[:3])  # its class frame
+    assert canvas[..., 3].sum() == 2 * 10 * 10 and canvas[55, 55, 3] == 0   # nothing elsewhere
+
+
+def test_explorer_views_show_dots_thumbnails_and_grid(tiny_model, small_images):
+    y = np.arange(len(small_images)) % 3
+    box = embedding.embedding_explorer(tiny_model, small_images, y, layers=["fc"],
+                                       class_names=["a", "b", "c"])
+    view = next(c for c in box.children if getattr(c, "description", "") == "view")
+    ax = box.state["figure"].axes[0]
+    shown = sum(len(c.get_offsets()) for c in ax.collections)
+    assert shown == box.state["values"]["n_images"]             # one dot per image
+    pngs = {}
+    for name in ("thumbnails", "grid", "dots"):
+        view.value = name
+        pngs[name] = box.state["png"]
+    assert len(set(pngs.values())) == 3
+    assert box.state["figure"].axes[0].images[0].get_visible() is False   # dots: no thumbnails
+
+
 def test_penultimate_layer_separates_classes_in_2d(course_model):
     x, y, _ = ch.data.make_shapes(1000, seed=7)
     f = embedding.extract_features(course_model, x)

@@ -128,9 +128,14 @@ def test_untrained_twin_has_same_shapes_and_fresh_weights(tiny_model):
 def test_kernel_explorer_redraws_on_kernel_change(tiny_model):
     photos = {"zeros": np.zeros((16, 16, 3)), "ones": np.ones((20, 20, 3))}
     box = filters.kernel_explorer(tiny_model, photos)
-    first = box.state["figure"]
+    first, first_png = box.state["figure"], box.state["png"]
     box.children[0].value = 2
-    assert box.state["values"]["kernel"] == 2 and box.state["figure"] is not first
+    assert box.state["values"]["kernel"] == 2 and box.state["png"] != first_png
+    assert box.state["figure"] is first          # one figure, updated in place
+    assert box.state["figure"].axes[0].get_title() == "kernel 2 (RGB)"
+    rgb = box.state["figure"].axes[0].images[0].get_array()
+    np.testing.assert_allclose(rgb, filters.kernel_tiles(
+        filters.rgb_filters(tiny_model)[..., 2:3], "per_kernel")[0])
     with pytest.raises(ValueError, match="No photos"):
         filters.kernel_explorer(tiny_model, {})
     matplotlib.pyplot.close("all")

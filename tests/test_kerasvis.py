@@ -190,6 +190,7 @@ def test_plots_and_table(course_model, shapes):
 
 def test_explorer_caches_maps(course_model, shapes):
     images = {f"shape {i}": shapes[0][i] for i in range(2)}
+    ch.widgets.clear_cache()      # a full cache would evict one entry per new one
     box = kerasvis.kerasvis_explorer(course_model, images)
     assert box.state["figure"] is not None
     before = ch.widgets.cache_info()["entries"]

@@ -87,6 +87,50 @@ def test_randomizing_some_layers_leaves_the_rest(course_model):
         sanity.randomize_layers(course_model, ["conv7"])
 
 
+def test_randomized_in_place_equals_the_copy_and_restores(course_model, monkeypatch):
+    monkeypatch.setattr(sanity, "_CHUNK", 50)   # save, re-draw and restore in many slices
+    orig = [w.numpy().copy() for w in course_model.weights]
+    groups = sanity.cascade_order(course_model)[:3]
+    copy = sanity.randomize_layers(course_model, groups, seed=5)
+    with sanity.randomized(course_model, groups, seed=5) as m:
+        assert m is course_model
+        for w, c in zip(course_model.weights, copy.weights):
+            np.testing.assert_array_equal(w.numpy(), c.numpy())
+    for w, o in zip(course_model.weights, orig):
+        np.testing.assert_array_equal(w.numpy(), o)
+    with pytest.raises(RuntimeError, match="boom"):          # restored after an error too
+        with sanity.randomized(course_model, ["logits"]):
+            raise RuntimeError("boom")
+    np.testing.assert_array_equal(course_model.get_layer("logits").kernel.numpy(),
+                                  orig[[w.name for w in course_model.weights].index(
+                                      course_model.get_layer("logits").kernel.name)])
+
+
+def test_large_weights_are_redrawn_in_slices_from_the_same_distribution(monkeypatch):
+    import tf_keras as keras
+
+    inp = keras.Input((8, 8, 16))
+    x = keras.layers.Conv2D(32, 3, kernel_initializer="he_normal", name="conv")(inp)
+    x = keras.layers.Flatten()(x)
+    out = keras.layers.Dense(300, kernel_initializer="glorot_uniform", name="dense")(x)
+    model = keras.Model(inp, out)
+    monkeypatch.setattr(sanity, "_CHUNK", 1000)      # every kernel takes the sliced path
+    a = sanity.randomize_layers(model, seed=1)
+    b = sanity.randomize_layers(model, seed=1)
+    dense, conv = a.get_layer("dense").kernel.numpy(), a.get_layer("conv").kernel.numpy()
+    np.testing.assert_array_equal(dense, b.get_layer("dense").kernel.numpy())   # seeded
+    fan_in, fan_out = 6 * 6 * 32, 300
+    limit = np.sqrt(6 / (fan_in + fan_out))               # Glorot uniform
+    assert np.abs(dense).max() <= limit and np.abs(dense).max() > 0.99 * limit
+    assert dense.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)
+    std = np.sqrt(2 / (3 * 3 * 16))   # He normal: a normal of std / 0.8796 cut at 2 of its std
+    bound = 2 * std / 0.87962566103423978
+    assert conv.std() == pytest.approx(std, rel=0.1)
+    assert bound * 0.95 < np.abs(conv).max() <= bound + 1e-6
+    # rows of the sliced draw are not copies of each other (each slice draws anew)
+    assert not np.allclose(dense[:4], dense[4:8])
+
+
 def test_spearman():
     a = np.random.default_rng(0).random((8, 8))
     assert sanity.spearman(a, np.exp(3 * a)) == pytest.approx(1.0)
@@ -105,7 +149,10 @@ def test_cascading_randomization(course_model, shapes):
     np.testing.assert_allclose(res["correlation"]["edges (no model)"], 1.0)
     corr = res["correlation"]["saliency"]
     assert corr[0] == pytest.approx(1.0) and corr[-1] < 0.5
-    # the maps of the last step are those of a fully randomized model
+    # the model itself is back to its trained weights, and the maps of the last step are
+    # those of a fully randomized copy
+    np.testing.assert_allclose(res["maps"]["saliency"][0],
+                               ch.saliency.saliency_maps(course_model, images[:3], labels[:3]))
     full = sanity.randomize_layers(course_model)
     np.testing.assert_allclose(res["maps"]["saliency"][-1],
                                ch.saliency.saliency_maps(full, images[:3], labels[:3]), rtol=1e-4,

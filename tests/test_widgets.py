@@ -14,7 +14,26 @@ def test_cached_computes_once_per_key():
     assert widgets.array_key(np.zeros(3)) == widgets.array_key(np.zeros(3))
 
 
-def test_interactive_plot_redraws_on_change_and_closes_old_figures():
+def test_forget_model_drops_only_that_models_results():
+    a, b = object.__new__(type("A", (), {})), object.__new__(type("B", (), {}))
+    ka, kb = widgets.model_key(a), widgets.model_key(b)
+    assert isinstance(ka, str) and ka != kb
+    widgets.cached(("t", ka, 3), lambda: 1)
+    widgets.cached(("t", kb, 3), lambda: 2)
+    widgets.forget_model(a)
+    keys = widgets.cache_info()["keys"]
+    assert ("t", ka, 3) not in keys and ("t", kb, 3) in keys
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def test_interactive_plot_redraws_on_change_and_keeps_no_pyplot_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
@@ -27,12 +46,72 @@ def test_interactive_plot_redraws_on_change_and_closes_old_figures():
         return fig
 
     box = widgets.interactive_plot(draw, a=(1, 5, 1))
-    first = box.state["figure"]
+    first, first_png = box.state["figure"], box.state["png"]
     slider = box.children[0]
     slider.value = 4
     assert drawn[-1] == 4 and box.state["figure"] is not first
-    assert plt.get_fignums() == [box.state["figure"].number]  # the old figure was closed
-    plt.close("all")
+    assert not np.array_equal(_pixels(first_png), _pixels(box.state["png"]))
+    assert plt.get_fignums() == []   # rendered by the explorer, never shown twice by pyplot
+
+
+def _full_redraw(live) -> np.ndarray:
+    """The same figure drawn the slow way: every artist, no saved background."""
+    for artist in live.dynamic:
+        artist.set_animated(False)
+    try:
+        live.figure.canvas.draw()
+        return np.asarray(live.figure.canvas.buffer_rgba()).copy()
+    finally:
+        for artist in live.dynamic:
+            artist.set_animated(True)
+
+
+def test_live_figure_blitting_equals_a_full_redraw():
+    import matplotlib.pyplot as plt
+
+    from course_helpers import plotting
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(4, 2))
+    img = a.imshow(np.zeros((4, 4)), cmap="gray", vmin=0, vmax=1)
+    a.axis("off")   # as in the explorers: static parts must not change with the data
+    line, = b.plot([0, 1], [0, 1])
+    live = widgets.LiveFigure(fig, [img, a.set_title(" "), b])
+    pictures = []
+    for step in range(3):
+        plotting.set_image(img, np.random.default_rng(step).random((4 + step, 6)))
+        a.title.set_text(f"step {step}")
+        line.set_data([0, 1, 2], [step, 1, -step])
+        b.relim()
+        b.autoscale_view()
+        fast = _pixels(live.png())
+        assert np.array_equal(fast, _full_redraw(live)), f"step {step}: blit differs"
+        pictures.append(fast)
+    assert not np.array_equal(pictures[0], pictures[1])   # the updates really show
+
+
+def test_explorers_blit_what_a_full_redraw_draws(tiny_model):
+    """Every explorer that updates its figure in place draws the same pixels as a full redraw
+    of that figure, after its controls moved (no stale artist left in the background)."""
+    import contextlib
+    import io
+
+    import course_helpers as ch
+
+    photos = {"a": np.random.default_rng(0).random((24, 24, 3)), "b": np.zeros((24, 24, 3))}
+    cases = [(ch.filters.kernel_explorer(tiny_model, photos), "kernel", 2),
+             (ch.activations.activation_explorer(tiny_model, photos), "channel", 3),
+             (ch.patches.top_patches_explorer(tiny_model, photos, k=2), "channel", 1),
+             (ch.occlusion.occlusion_explorer(tiny_model, photos), "fill", "black"),
+             (ch.saliency.saliency_explorer(tiny_model, photos), "image", "b")]
+    for box, name, value in cases:
+        control = next(w for w in box.kwargs_widgets if w._kwarg == name)
+        before = _pixels(box.state["png"])
+        with contextlib.redirect_stdout(io.StringIO()):
+            control.value = value
+        after = _pixels(box.state["png"])
+        live = box.state["live"]
+        assert not np.array_equal(before, after), f"{name}: the picture did not change"
+        assert np.array_equal(after, _full_redraw(live)), f"{name}: blit differs from a redraw"
 
 
 def test_explorer_shows_once_in_a_real_kernel(tmp_path):
