@@ -44,9 +44,10 @@ _FEATURES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class AscentResult(NamedTuple):
-    """What an ascent returns: the final ``image`` (H, W, 3) in [0, 1] (unless clipping was
-    switched off) and ``history``, the objective of the image before each step plus the final
-    one (``steps + 1`` values: ``history[0]`` is the start's, ``history[-1]`` the result's)."""
+    """What an ascent returns: ``image`` (H, W, 3) in [0, 1] (unless clipping was switched
+    off), the image with the highest objective seen (almost always the last one), and
+    ``history``, the objective of the image before each step plus the last one (``steps + 1``
+    values: ``history[0]`` is the start's; the image's objective is ``history.max()``)."""
 
     image: np.ndarray
     history: np.ndarray
@@ -206,7 +207,31 @@ def improvement(history, random_value, eps: float = 1e-3) -> float:
     """
     h = np.asarray(history, dtype=np.float64)
     base = max(float(h[0]), float(random_value), float(eps))
-    return float(h[-1] / base)
+    return float(h.max() / base)
+
+
+def filter_gains(model, layer, images, channels=None, start="grey", seed: int = 0) -> list:
+    """For filter pictures ``images`` (one per channel, channels 0, 1, ... by default): the
+    channel's mean activation on the start image, on a random image and on its picture, and
+    the gain picture / max(start, random).  Prints a small table and returns the rows as
+    dicts.  Lesson 3.6."""
+    images = np.asarray(images, dtype=np.float32)
+    channels = list(range(len(images))) if channels is None else list(channels)
+    if len(channels) != len(images):
+        raise ValueError(f"{len(images)} pictures but {len(channels)} channels.")
+    x0 = start_image(model, start, seed)
+    noise = start_image(model, "random", seed)
+    rows = []
+    for c, img in zip(channels, images):
+        s, r, v = (float(np.ravel(objective_value(model, im, layer=layer, channel=c))[0])
+                   for im in (x0, noise, img))
+        rows.append({"channel": c, "start": s, "random": r, "picture": v,
+                     "gain": improvement([s, v], r)})
+    print(f"{layer}: channel  start  random  picture  gain")
+    for row in rows:
+        print(f"{'':{len(str(layer))}}  {row['channel']:7d} {row['start']:6.2f} {row['random']:7.2f} "
+              f"{row['picture']:8.2f} {row['gain']:5.0f}x")
+    return rows
 
 
 # --------------------------------------------------------------------------- regularizers
@@ -358,7 +383,8 @@ def trace_count(model) -> int:
 
 
 def _ascend(model, kind, layer, unit, steps, lr, l2, jitter, blur_every, blur_sigma, tv, seed,
-            start, clip=True, clip_small=0.0, normalize=True, progress=None, image=None):
+            start, clip=True, clip_small=0.0, normalize=True, progress=None, image=None,
+            keep_best=True):
     steps = _check_int("steps", steps)
     lr = _check_float("lr", lr, positive=True)
     l2 = _check_float("l2", l2)
@@ -385,16 +411,24 @@ def _ascend(model, kind, layer, unit, steps, lr, l2, jitter, blur_every, blur_si
         from tqdm.auto import tqdm
 
         bar = tqdm(total=steps, desc=f"gradient ascent ({kind} {unit})", leave=False)
+    best, best_value = x, -np.inf
     for t in range(steps):
         args[1] = tf.constant(np.int32(t))
+        before = x
         x, value = step(x, *args)
-        history.append(float(value))
+        history.append(float(value))          # the objective of ``before``
+        if keep_best and history[-1] > best_value:
+            best, best_value = before, history[-1]
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     fm, reduce = _feature_model(model, kind, layer)
     history.append(float(reduce(fm(x, training=False), unit)[0]))
+    if keep_best and best_value > history[-1]:
+        # the regularizers (decay towards grey, blur) can pull a unit that was already near
+        # its ceiling back down: return the best image seen, never one worse than the start
+        x = best
     return AscentResult(x.numpy()[0], np.asarray(history, np.float32))
 
 
@@ -419,9 +453,13 @@ def visualize_class(model, class_index, steps=DEFAULTS["steps"], lr=DEFAULTS["lr
 
 def visualize_filter(model, layer, channel, steps=DEFAULTS["steps"], lr=DEFAULTS["lr"],
                      l2=DEFAULTS["l2"], jitter=DEFAULTS["jitter"], blur_every=DEFAULTS["blur_every"],
-                     blur_sigma=DEFAULTS["blur_sigma"], tv=DEFAULTS["tv"], seed=0, start=None,
+                     blur_sigma=DEFAULTS["blur_sigma"], tv=DEFAULTS["tv"], seed=0, start="grey",
                      clip=True, clip_small=0.0, normalize=True, progress=None) -> AscentResult:
     """The image that maximizes the mean activation of one channel of a conv layer.  Lesson 3.6.
+
+    It starts from the neutral grey image (``start="grey"``), not from black as class models
+    do: after batch norm, many units fire hard on a flat black image already (they like dark
+    regions), so from black they have almost nothing left to gain and the picture says little.
 
     The same step as :func:`visualize_class`; the objective is the mean over positions of
     channel ``channel`` of the conv layer ``layer`` after its BN and ReLU
@@ -453,7 +491,7 @@ def plain_ascent_frames(model, class_index, steps: int = 8, lr: float = 3.0, eve
     while done < steps:
         n = min(every, steps - done)
         res = _ascend(model, "class", None, unit, n, lr, 0.0, 0, 0, 0.0, 0.0, 0, None,
-                      clip=False, normalize=False, progress=False, image=x)
+                      clip=False, normalize=False, progress=False, image=x, keep_best=False)
         x = res.image
         frames.append(x)
         scores.append(float(res.history[-1]))
