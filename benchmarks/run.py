@@ -716,8 +716,10 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
         "would otherwise pick (tf-keras-vis on the same model and input, or a plain per-patch "
         "loop for occlusion). Above 1 = the course is faster.",
         "* Saliency is at least one forward and one backward pass (~2–3 F); SmoothGrad with 20 "
-        "samples is 20 of those, batched. Occlusion cannot beat (number of occluded copies) × Fb, "
-        "the `n·Fb` bound. A gradient-ascent step is timed as a whole call of "
+        "samples is 20 of those, batched. Recomputing every occluded copy in full cannot beat "
+        "(number of copies) × Fb, the `n·Fb` bound; on VGG16 the course's occlusion goes below "
+        "it by running the first conv blocks only on a crop around the patch "
+        "(`ch.occlusion.occlusion_map`, same numbers). A gradient-ascent step is timed as a whole call of "
         f"{ASCENT_STEPS} steps divided by {ASCENT_STEPS}, for both, so set-up costs count. A "
         "style-transfer step is the difference between runs of 2 and 5 steps, divided by 3.",
         "* VGG16 and VGG19 are the architectures with random weights (`weights=None`): offline, "
@@ -771,11 +773,7 @@ WHY_MISSED = """Why (profiled on this machine, 2 cores):
   convolutions costs about 1.5 forward passes. `saliency_map` adds nothing measurable to it,
   and SmoothGrad is 20 x that floor (batches of 8 at 224 px run at the same cost per image as
   one image). 35 F would need a gradient of at most 1.75 F, below the floor of one compiled call.
-  Against tf-keras-vis (which loops over the samples eagerly) the ratio is about 2x.
-* *VGG16 occlusion vs the per-patch loop.* The course's occlusion runs at the `n·Fb` bound
-  (ratio 1.0), but on a CPU a batch of 224-px images costs as much per image as one image
-  (Fb ≈ F), so batching cannot beat a one-image loop by more than the eager-call overhead
-  (about 1.3x). Beating it by 1.5x would need less computation per copy, not better batching."""
+  Against tf-keras-vis (which loops over the samples eagerly) the ratio is about 2x."""
 
 
 # --------------------------------------------------------------------------- command line

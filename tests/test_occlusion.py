@@ -102,3 +102,70 @@ def test_exercise_check_occlusion_count(capsys):
     assert not ch.exercises.check_occlusion_count(224, 32, 16, 196)
     assert not ch.exercises.check_occlusion_count(224, 32, 16, ...)
     assert "169" not in capsys.readouterr().out.split("❌")[-1]
+
+
+# --------------------------------------------------------------------------- incremental occlusion
+@pytest.fixture(scope="module")
+def chain_model():
+    """A small VGG-like chain (same-padded 3x3 convs and 2x2 pools, then dense) at 96 px."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(4)
+    layers = keras.layers
+    inp = keras.Input((96, 96, 3))
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.AveragePooling2D()(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    out = layers.Dense(5, activation="softmax")(x)
+    return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize("patch,stride,fill", [(8, 8, 0.5), (12, 5, "black"), (20, 16, "blur")])
+def test_incremental_occlusion_equals_the_full_computation(chain_model, rng, patch, stride, fill):
+    image = rng.uniform(0, 1, (96, 96, 3)).astype(np.float32)
+    plan = occlusion._incremental_plan(chain_model, image.shape, patch)
+    assert plan is not None and plan["saving"] > 0.2
+    assert plan["axes"][0][0] < 96                  # the head runs on a crop, not the image
+    fast = occlusion.occlusion_map(chain_model, image, 1, patch, stride, fill, method="incremental")
+    full = occlusion.occlusion_map(chain_model, image, 1, patch, stride, fill, method="full")
+    np.testing.assert_allclose(fast, full, rtol=1e-5, atol=1e-7)
+    # and both equal single predictions at the corners (border padding must match)
+    filler = occlusion.fill_image(image, fill, patch)
+    ys = occlusion.occlusion_positions(96, patch, stride)
+    for i, j in [(0, 0), (-1, -1), (0, -1)]:
+        want = occluded_probability(chain_model, image, 1, ys[i], ys[j], patch, filler)
+        assert fast[i, j] == pytest.approx(want, rel=1e-5, abs=1e-7)
+
+
+def test_incremental_occlusion_on_the_vgg16_architecture(rng):
+    vgg = ch.models.load_model("vgg16", weights=None)
+    image = ch.data.sample_images(224)["cat"]
+    plan = occlusion._incremental_plan(vgg, image.shape, 32)
+    assert plan is not None and vgg.layers[plan["split"]].name == "block3_pool"
+    fast = occlusion.occlusion_map(vgg, image, 3, 32, 64)        # auto: incremental here
+    full = occlusion.occlusion_map(vgg, image, 3, 32, 64, method="full")
+    np.testing.assert_allclose(fast, full, rtol=1e-4)
+
+
+def test_incremental_occlusion_refuses_models_it_cannot_split(course_model, rng):
+    image = rng.uniform(0, 1, (64, 64, 3)).astype(np.float32)
+    assert occlusion._incremental_plan(course_model, image.shape, 16) is None  # 7x7 stride-2 conv1
+    with pytest.raises(ValueError, match="method='full'"):
+        occlusion.occlusion_map(course_model, image, 0, 16, 8, method="incremental")
+    with pytest.raises(ValueError, match="method must be"):
+        occlusion.occlusion_map(course_model, image, 0, 16, 8, method="fast")
+
+
+def test_incremental_occlusion_leaves_the_model_graph_alone(chain_model, rng):
+    """Other lessons read layer.output / output_shape: the split must not add graph nodes."""
+    image = rng.uniform(0, 1, (96, 96, 3)).astype(np.float32)
+    nodes = [len(layer._inbound_nodes) for layer in chain_model.layers]
+    occlusion.occlusion_map(chain_model, image, 0, 16, 16, method="incremental")
+    assert [len(layer._inbound_nodes) for layer in chain_model.layers] == nodes
+    assert chain_model.layers[1].output_shape == (None, 96, 96, 8)
