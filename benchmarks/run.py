@@ -538,6 +538,23 @@ def _tree_rss(proc) -> int:
     return total
 
 
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes.  Linux's ``VmHWM`` belongs to the process
+    image: ``ru_maxrss`` of a child started with fork + exec starts at the *parent's* size (a
+    benchmark process that has run VGG16 is over 3 GB), so it is used only where there is no
+    /proc."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def notebook_peak_mb(path, timeout: int = 900) -> dict:
     """Run one notebook in quick mode in a fresh kernel; peak RSS of the kernel's process tree
     (psutil, polled every 0.1 s) and the kernel's own ru_maxrss, whichever is larger."""
@@ -635,11 +652,12 @@ ch.sanity.cascading_randomization(vgg, cat[None], [0], steps=3, progress=False, 
 
 
 def vgg_peak_mb(notebook: str, timeout: int = 900) -> dict:
-    """Peak RSS of a fresh process that runs ``VGG_CELLS[notebook]`` (ru_maxrss)."""
+    """Peak RSS of a fresh process that runs ``VGG_CELLS[notebook]`` (its own ``VmHWM``)."""
     model, cell = VGG_CELLS[notebook]
-    code = ("import os, resource, json, time\nos.environ['MPLBACKEND'] = 'Agg'\n"
+    code = ("import os, resource, json, time\nos.environ['MPLBACKEND'] = 'Agg'\n" +
+            inspect.getsource(_peak_rss) +
             "import numpy as np\nimport course_helpers as ch\nt0 = time.time()\n" + cell +
-            "\nprint(json.dumps({'maxrss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,"
+            "\nprint(json.dumps({'maxrss': _peak_rss(),"
             " 'seconds': time.time() - t0}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, MPLBACKEND="Agg"), cwd=str(ROOT), timeout=timeout)
@@ -753,7 +771,7 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
             "style transfer) architecture with `weights=None`, the same size as with weights, "
             "and runs that lesson's VGG cell once (lesson 2 has no VGG cell; for lesson 8, which "
             "has none either, the cascading randomization of saliency maps on VGG16); its "
-            "`ru_maxrss`.",
+            "peak resident memory (`VmHWM`).",
             "",
             format_memory(memory_rows),
             "",
@@ -768,12 +786,14 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
 
 WHY_MISSED = """Why (profiled on this machine, 2 cores):
 
-* *VGG16 saliency and SmoothGrad.* One compiled gradient call (`ch.saliency.gradient_function`,
-  the "floor" row) costs about 2.5 F here: oneDNN's backward pass to the input of VGG's 3x3
-  convolutions costs about 1.5 forward passes. `saliency_map` adds nothing measurable to it,
-  and SmoothGrad is 20 x that floor (batches of 8 at 224 px run at the same cost per image as
-  one image). 35 F would need a gradient of at most 1.75 F, below the floor of one compiled call.
-  Against tf-keras-vis (which loops over the samples eagerly) the ratio is about 2x."""
+* *VGG16 saliency and SmoothGrad.* `saliency_map` costs what one compiled gradient call costs
+  (`ch.saliency.gradient_function`, the "floor" row): between 2.4 and 2.9 F over our runs, as
+  oneDNN's backward pass to the input of VGG's 3x3 convolutions (plus the ReLU and max-pool
+  gradients) costs about 1.5 forward passes. XLA (`jit_compile=True`) measured the same. So
+  2.5 F is met or missed by the machine's noise. SmoothGrad is 20 x that floor (batches of 8
+  at 224 px cost the same per image as one image); 35 F would need a gradient of 1.75 F, below
+  the floor of one compiled call. tf-keras-vis loops over the samples eagerly and is
+  1.8-1.9x slower, not quite the 2x asked."""
 
 
 # --------------------------------------------------------------------------- command line

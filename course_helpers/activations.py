@@ -83,10 +83,7 @@ def plot_feature_map(image, fmaps, channel: int, title: str | None = None):
     """One channel's map next to the image and upsampled over it; returns the Figure.  Lesson 3.2."""
     fig, parts = _feature_map_figure()
     _feature_map_update(parts, image, fmaps, channel, title)
-    if not title:
-        fig._suptitle.remove()
-        fig._suptitle = None
-        fig.tight_layout()
+    _plotting.drop_empty_title(fig, title)
     return fig
 
 

@@ -62,6 +62,15 @@ def set_image(artist, data, vmin=None, vmax=None):
         artist.axes.set_ylim(h - 0.5, -0.5)
 
 
+def drop_empty_title(fig, title) -> None:
+    """A figure built with a placeholder ``suptitle`` for in-place updates, drawn once without a
+    title: remove the placeholder and lay the figure out again.  Lessons 3.2, 3.5, 4.1."""
+    if not title and fig._suptitle is not None:
+        fig._suptitle.remove()
+        fig._suptitle = None
+        fig.tight_layout()
+
+
 def upsample(heatmap, shape) -> np.ndarray:
     """Resize a 2-D map to ``shape`` (h, w) with bilinear interpolation.  Lessons 3.2, 3.4, 5."""
     from skimage.transform import resize

@@ -252,10 +252,7 @@ def plot_saliency(image, smap, title: str | None = None, mask=None):
     if mask is not None:
         for ax in fig.axes[1:]:
             ax.contour(np.asarray(mask, float), levels=[0.5], colors="cyan", linewidths=0.8)
-    if not title:
-        fig._suptitle.remove()
-        fig._suptitle = None
-        fig.tight_layout()
+    _plotting.drop_empty_title(fig, title)
     return fig
 
 

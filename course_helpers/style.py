@@ -680,10 +680,7 @@ def plot_result(content, style, image, history=None, title=None):
     """Content, style, result and (optionally) the loss curves.  Lesson 4.1."""
     fig, parts = _result_figure(history is not None)
     _result_update(parts, content, style, image, history, title)
-    if not title:
-        fig._suptitle.remove()
-        fig._suptitle = None
-        fig.tight_layout()
+    _plotting.drop_empty_title(fig, title)
     return fig
 
 

@@ -104,10 +104,6 @@ class LiveFigure:
             self.dynamic.append(artist)
         self._background = None
 
-    def invalidate(self):
-        """Redraw the background next time (after a change to a static part)."""
-        self._background = None
-
     def png(self) -> bytes:
         """The current picture as PNG bytes (fast zlib level: it is sent, not stored)."""
         from PIL import Image
@@ -165,11 +161,6 @@ class FigureView:
     def live(self) -> "LiveFigure":
         self._ensure()
         return self._live
-
-
-def figure_png(figure) -> bytes:
-    """Render any matplotlib figure to PNG bytes as :class:`LiveFigure` does (no blitting)."""
-    return (figure if isinstance(figure, LiveFigure) else LiveFigure(figure)).png()
 
 
 def interactive_plot(draw, **controls):

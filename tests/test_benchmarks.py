@@ -73,6 +73,20 @@ def test_widget_redraw_comes_from_the_cache(bench, course_model, shapes):
     before = ch.widgets.cache_info()["entries"]
     t = bench.widget_redraw(box, "channel", (1, 0), repeats=1)
     assert ch.widgets.cache_info()["entries"] == before
-    assert set(t) == {"callback", "png"} and t["callback"] > 0
+    assert set(t) == {"redraw", "png_bytes"} and t["redraw"] > 0
+    assert t["png_bytes"] == len(box.state["png"]) > 1000
     with pytest.raises(KeyError, match="channel"):
         bench.widget_redraw(box, "no_such_control", (0, 1))
+
+
+def test_peak_memory_of_a_child_is_its_own(bench):
+    """A child process reports its own peak, not the size of the process that started it."""
+    import inspect
+    import subprocess
+
+    big = np.ones(200 * 2**20 // 8)          # this process: at least 200 MB more
+    code = inspect.getsource(bench._peak_rss) + "print(_peak_rss())"
+    child = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=True).stdout)
+    assert bench._peak_rss() >= big.nbytes
+    assert 0 < child < 100 * 2**20, child     # a bare Python: tens of MB
