@@ -52,6 +52,11 @@ class AscentResult(NamedTuple):
     image: np.ndarray
     history: np.ndarray
 
+    @property
+    def score(self) -> float:
+        """The objective of ``image``: the best value of the run (``history.max()``)."""
+        return float(np.max(self.history))
+
 
 # --------------------------------------------------------------------------- validation
 def _check_int(name, value, low=0):
@@ -201,7 +206,8 @@ def objective_value(model, images, class_index=None, layer=None, channel=None) -
 def improvement(history, random_value, eps: float = 1e-3) -> float:
     """How many times the result beats the start and a random image.  Lesson 3.6.
 
-    ``history[-1] / max(history[0], random_value, eps)``: the result against the stronger of the
+    ``max(history) / max(history[0], random_value, eps)``: the result (the best image of the
+    run, which the ascent returns) against the stronger of the
     two reference images.  A reference that scores below ``eps`` (near 0 or negative: the neuron
     does not fire for it) sets the floor ``eps`` instead, since a ratio to ~0 means nothing.
     """
@@ -226,7 +232,7 @@ def filter_gains(model, layer, images, channels=None, start="grey", seed: int = 
         s, r, v = (float(np.ravel(objective_value(model, im, layer=layer, channel=c))[0])
                    for im in (x0, noise, img))
         rows.append({"channel": c, "start": s, "random": r, "picture": v,
-                     "gain": improvement([s, v], r)})
+                     "gain": v / max(s, r, 1e-3)})
     print(f"{layer}: channel  start  random  picture  gain")
     for row in rows:
         print(f"{'':{len(str(layer))}}  {row['channel']:7d} {row['start']:6.2f} {row['random']:7.2f} "
@@ -595,7 +601,7 @@ def plot_ablation(results, title=None):
     """One panel per stage of :func:`ablation`: image, final score, high-frequency share."""
     imgs = [_plotting.normalize(r.image) if i == 0 else _show(r.image)
             for i, (_, r) in enumerate(results)]
-    titles = [f"{label}\nscore {r.history[-1]:.1f} · HF {high_frequency_share(r.image):.2f}"
+    titles = [f"{label}\nscore {r.score:.1f} · HF {high_frequency_share(r.image):.2f}"
               for label, r in results]
     return _plotting.image_grid(imgs, titles, ncols=len(imgs), size=1.9, suptitle=title)
 
@@ -618,7 +624,7 @@ def plot_class_models(model, images, histories, classes=None, random_scores=None
     classes = list(range(len(images))) if classes is None else list(classes)
     titles = []
     for i, (c, h) in enumerate(zip(classes, histories)):
-        t = f"{names[c]}\nscore {h[0]:.1f} → {h[-1]:.1f}"
+        t = f"{names[c]}\nscore {h[0]:.1f} → {np.max(h):.1f}"
         titles.append(t)
     return _plotting.image_grid([_show(i) for i in images], titles, ncols=min(len(images), 6),
                                 size=2.0, suptitle="Class models: what each class score wants to see")

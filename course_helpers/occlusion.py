@@ -245,7 +245,12 @@ def _split_functions(model, layers, split):
     ``layer.output_shape`` keep working for every other lesson."""
     import tensorflow as tf
 
-    head_layers, tail_layers = layers[1:split + 1], layers[split + 1:]
+    import tf_keras as keras
+
+    # a functional model lists its InputLayer first, a Sequential one does not
+    head_layers = [layer for layer in layers[:split + 1]
+                   if not isinstance(layer, keras.layers.InputLayer)]
+    tail_layers = layers[split + 1:]
 
     def run(chain, t):
         for layer in chain:

@@ -318,12 +318,24 @@ class randomized:  # noqa: N801  (used like a function: ``with randomized(model,
 
         self._folder = tempfile.TemporaryDirectory(prefix="course-randomized-")
         widgets.forget_model(self.model)
-        self.add(self._first)
+        try:
+            self.add(self._first)
+        except BaseException:
+            self.__exit__(None, None, None)   # put back whatever was changed, then complain
+            raise
         return self.model
 
     def add(self, layers):
         """Randomize more layers (names or groups) inside the block."""
+        from . import widgets
+
         names = [n for n in _group_names(self.model, layers) if n not in self._saved]
+        for layer in self.model.layers:   # check before changing anything
+            if layer.name in names:
+                for w in layer.weights:
+                    if _initializer_for(layer, w, 0) is None:
+                        raise ValueError(f"Don't know how to re-initialize {w.name} of "
+                                         f"{layer.name!r}.")
         for name in names:
             paths = []
             for w in self.model.get_layer(name).weights:
@@ -331,6 +343,7 @@ class randomized:  # noqa: N801  (used like a function: ``with randomized(model,
                 _save_variable(w, paths[-1])
             self._saved[name] = paths
         _randomize_in_place(self.model, names, self.seed)
+        widgets.forget_model(self.model)   # results cached for the model are stale now
 
     def __exit__(self, *exc):
         from . import widgets

@@ -211,7 +211,7 @@ def test_filter_gains_match_a_direct_computation(tiny_model, capsys):
         c = row["channel"]
         s, r, v = (act.predict(x, verbose=0)[0, ..., c].mean() for x in (grey, noise, img[None]))
         assert (row["start"], row["random"], row["picture"]) == pytest.approx((s, r, v), abs=1e-5)
-        assert row["gain"] == pytest.approx(max(s, v) / max(s, r, 1e-3), rel=1e-5)
+        assert row["gain"] == pytest.approx(v / max(s, r, 1e-3), rel=1e-5)
     assert "gain" in capsys.readouterr().out
     with pytest.raises(ValueError, match="pictures"):
         ascent.filter_gains(tiny_model, layer, imgs, channels=[0])
@@ -224,9 +224,17 @@ def test_the_best_image_is_kept(course_model):
     black = np.zeros((1, 64, 64, 3), np.float32)
     start = act.predict(black, verbose=0)[0].mean((0, 1))
     c = int(np.argmax(start))                  # the unit that likes black best
-    img, hist = ascent.visualize_filter(course_model, "conv1", c, steps=32, start="zeros")
+    res = ascent.visualize_filter(course_model, "conv1", c, steps=32, start="zeros")
+    img, hist = res
     after = act.predict(img[None], verbose=0)[0, ..., c].mean()
     assert after >= start[c] - 1e-5 and after == pytest.approx(hist.max(), abs=1e-4)
+    assert res.score == pytest.approx(after, abs=1e-4)
+    grey = ascent.start_image(course_model, "grey")
+    rows = ascent.filter_gains(course_model, "conv1", [np.zeros_like(grey)], channels=[c],
+                               start="grey")
+    # a picture is judged by its own activation, even when it is worse than the start
+    assert rows[0]["gain"] == pytest.approx(
+        rows[0]["picture"] / max(rows[0]["start"], rows[0]["random"], 1e-3))
 
 
 def test_deterministic_for_a_seed_and_cached(course_model):

@@ -169,3 +169,22 @@ def test_incremental_occlusion_leaves_the_model_graph_alone(chain_model, rng):
     occlusion.occlusion_map(chain_model, image, 0, 16, 16, method="incremental")
     assert [len(layer._inbound_nodes) for layer in chain_model.layers] == nodes
     assert chain_model.layers[1].output_shape == (None, 96, 96, 8)
+
+
+def test_incremental_occlusion_on_a_sequential_model(rng):
+    """Sequential models list no InputLayer: the head must still start at the first layer."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(5)
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((96, 96, 3)), layers.Rescaling(2.0, offset=-1.0),
+                              layers.Conv2D(8, 3, padding="same", activation="relu"),
+                              layers.Conv2D(8, 3, padding="same", activation="relu"),
+                              layers.MaxPooling2D(),
+                              layers.Conv2D(16, 3, padding="same", activation="relu"),
+                              layers.MaxPooling2D(), layers.Flatten(),
+                              layers.Dense(4, activation="softmax")])
+    image = rng.uniform(0, 1, (96, 96, 3)).astype(np.float32)
+    fast = occlusion.occlusion_map(model, image, 2, 12, 7, "black", method="incremental")
+    full = occlusion.occlusion_map(model, image, 2, 12, 7, "black", method="full")
+    np.testing.assert_allclose(fast, full, rtol=1e-5, atol=1e-7)

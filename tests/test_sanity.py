@@ -106,6 +106,33 @@ def test_randomized_in_place_equals_the_copy_and_restores(course_model, monkeypa
                                       course_model.get_layer("logits").kernel.name)])
 
 
+def test_a_failed_randomization_changes_nothing():
+    import tf_keras as keras
+
+    class Scale(keras.layers.Layer):   # a weight without an initializer attribute
+        def build(self, shape):
+            self.w = self.add_weight(name="w", shape=(shape[-1],), initializer="ones")
+
+        def call(self, x):
+            return x * self.w
+
+    inp = keras.Input((8, 8, 3))
+    out = Scale(name="scale")(keras.layers.Conv2D(3, 3, padding="same", name="c1")(inp))
+    model = keras.Model(inp, out)
+    before = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(ValueError, match="re-initialize"):
+        with sanity.randomized(model, ["c1", "scale"]):
+            pass
+    for w, b in zip(model.weights, before):
+        np.testing.assert_array_equal(w.numpy(), b)
+    cascade = sanity.randomized(model, ["c1"])
+    with pytest.raises(ValueError, match="re-initialize"):
+        with cascade:
+            cascade.add(["scale"])
+    for w, b in zip(model.weights, before):       # restored after the error inside the block
+        np.testing.assert_array_equal(w.numpy(), b)
+
+
 def test_large_weights_are_redrawn_in_slices_from_the_same_distribution(monkeypatch):
     import tf_keras as keras
 
