@@ -11,7 +11,6 @@ import os
 import weakref
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 

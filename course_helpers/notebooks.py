@@ -10,7 +10,6 @@ Lesson notebooks are written with :func:`new_notebook`, so they all share the sa
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
