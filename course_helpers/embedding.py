@@ -12,6 +12,7 @@ import time
 import numpy as np
 import tf_keras as keras
 
+from . import data as _data
 from . import models as _models
 from . import plotting as _plotting
 
@@ -412,13 +413,13 @@ def thumbnail_canvas(unit_points, images, labels, colours, size: int = 520, thum
                      n: int = 200, seed: int = 0) -> np.ndarray:
     """One RGBA picture with ``n`` thumbnails (a random subset) framed in their class colour
     at their points in the unit square: what ``plot_embedding`` draws with one artist per image,
-    as a single image the explorer can redraw fast.  Lesson 2."""
+    as a single image the explorer can redraw fast.  Images already ``thumb - 2`` pixels wide
+    are used as they are (the explorer shrinks its images once); others are shrunk with
+    ``ch.data.resize_image``.  Lesson 2."""
     p = np.asarray(unit_points, dtype=np.float64)
     imgs = np.asarray(images, dtype=np.float32)
     canvas = np.zeros((size, size, 4), np.float32)
     lo, hi = _MAP_LIMITS
-    rows_idx = np.linspace(0, imgs.shape[1] - 1, thumb - 2).round().astype(int)
-    cols_idx = np.linspace(0, imgs.shape[2] - 1, thumb - 2).round().astype(int)
     pick = np.random.default_rng(seed).choice(len(p), size=min(int(n), len(p)), replace=False)
     for i in pick:
         cx = int((p[i, 0] - lo) / (hi - lo) * size)
@@ -426,7 +427,7 @@ def thumbnail_canvas(unit_points, images, labels, colours, size: int = 520, thum
         top = min(max(cy - thumb // 2, 0), size - thumb)
         left = min(max(cx - thumb // 2, 0), size - thumb)
         canvas[top:top + thumb, left:left + thumb, :3] = colours[int(labels[i])][:3]
-        small = imgs[i][rows_idx][:, cols_idx]
+        small = _data.resize_image(imgs[i], (thumb - 2, thumb - 2))
         canvas[top + 1:top + thumb - 1, left + 1:left + thumb - 1, :3] = np.clip(small[..., :3], 0, 1)
         canvas[top:top + thumb, left:left + thumb, 3] = 1.0
     return canvas
@@ -485,6 +486,7 @@ def embedding_explorer(model, images, labels, layers=None, class_names=None):
     n_max = len(imgs)
 
     colours = _class_colours(int(y.max()) + 1 if len(y) else 1)
+    thumbs = np.stack([_data.resize_image(im, (20, 20)) for im in imgs])   # shrunk once
     views = {"map": widgets.FigureView(lambda: _explorer_map_figure(class_names, colours)),
              "grid": widgets.FigureView(_explorer_grid_figure)}   # each built once
 
@@ -508,7 +510,7 @@ def embedding_explorer(model, images, labels, layers=None, class_names=None):
             dots.set_offsets(unit[labs == c] if np.any(labs == c) else np.empty((0, 2)))
         parts["thumbs"].set_visible(view == "thumbnails")
         if view == "thumbnails":
-            parts["thumbs"].set_data(thumbnail_canvas(unit, imgs[:n_images], labs, colours))
+            parts["thumbs"].set_data(thumbnail_canvas(unit, thumbs[:n_images], labs, colours))
         parts["title"].set_text(title)
         return views["map"].live
 

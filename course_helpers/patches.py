@@ -291,10 +291,11 @@ def plot_top_patches(model, layer, channels, images, k: int = 9, max_per_image=1
 
 def _enlarge(image, side: int) -> np.ndarray:
     """Nearest-neighbour resize of a small crop to ``side`` x ``side`` (pixels stay square)."""
-    image = np.asarray(image)
-    rows = np.arange(side) * image.shape[0] // side
-    cols = np.arange(side) * image.shape[1] // side
-    return image[rows][:, cols]
+    from skimage.transform import resize
+
+    image = np.asarray(image, dtype=np.float32)
+    return resize(image, (side, side) + image.shape[2:], order=0, anti_aliasing=False,
+                  preserve_range=True).astype(np.float32)
 
 
 def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1):
