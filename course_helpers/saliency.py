@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from . import _inputs
+from . import _fastgrad, _inputs
 from . import models as _models
 from . import occlusion as _occlusion
 from . import plotting as _plotting
@@ -29,28 +29,34 @@ from . import widgets as _widgets
 _GRADIENT_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def gradient_function(model):
+def gradient_function(model, fast: bool = True):
     """The compiled gradient step for ``model``, built once and cached.  Lessons 3.5, 5.
 
     ``f(x, classes)`` takes a float32 batch (n, H, W, 3) and int32 class indices (n,) and
     returns ``(gradients, scores)``: d score[i, classes[i]] / d x[i] and the scores, where the
-    scores are the model's outputs before softmax (``ch.models.logits_model``).
+    scores are the model's outputs before softmax (``ch.models.logits_model``).  With ``fast``
+    (the default) the convolutions and Dense layers pass their gradients back with faster
+    kernels (``course_helpers._fastgrad``; same numbers); ``fast=False`` is TensorFlow's own
+    backward pass, kept for comparison.
     """
-    fn = _GRADIENT_FNS.get(model)
+    per_model = _GRADIENT_FNS.setdefault(model, {})
+    fn = per_model.get(bool(fast))
     if fn is None:
         logits = _models.logits_model(model)
         h, w = _inputs.input_size(model)
 
-        @tf.function(input_signature=[tf.TensorSpec((None, h, w, 3), tf.float32),
-                                      tf.TensorSpec((None,), tf.int32)])
-        def fn(x, classes):
+        def gradients(x, classes):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 scores = logits(x, training=False)
                 picked = tf.gather(scores, classes, axis=1, batch_dims=1)
             return tape.gradient(picked, x), picked
 
-        _GRADIENT_FNS[model] = fn
+        if fast:
+            gradients = _fastgrad.traced_with_fast_gradients(logits, gradients)
+        fn = tf.function(gradients, input_signature=[tf.TensorSpec((None, h, w, 3), tf.float32),
+                                                     tf.TensorSpec((None,), tf.int32)])
+        per_model[bool(fast)] = fn
     return fn
 
 
