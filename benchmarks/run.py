@@ -11,7 +11,7 @@ Times, side by side in one run, for ``course-cnn`` (64x64) and the VGG16 archite
 * the redraw of every lesson's widget when its inputs are cached;
 * t-SNE of 2,000 points (lesson 2);
 * with ``--notebooks``: peak memory of every notebook run in quick mode, and of each lesson's
-  VGG cell run on the VGG16/VGG19 architecture.
+  VGG cell, its weights loaded through the ImageNet path from a Keras-format file.
 
 Each time is the median of ``--repeats`` runs after a warm-up; a method and its peer are run
 alternately (ours, peer, ours, peer ...) so that a noisy machine slows both alike.  Results go
@@ -33,6 +33,7 @@ import platform
 import resource
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -306,11 +307,15 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
     # saliency, SmoothGrad: one compiled gradient step vs tf-keras-vis Saliency
     if "saliency" in only:
         grad_fn = ch.saliency.gradient_function(model)
+        plain_fn = ch.saliency.gradient_function(model, fast=False)
         one, cls = tf.constant(image[None]), tf.constant([c], tf.int32)
-        g, f = time_calls([lambda: grad_fn(one, cls)[0].numpy(), lambda: fwd(one).numpy()],
-                          repeats=max(5, 3 * repeats), warmup=2)
-        rows.append(Row(group, "its floor: the compiled gradient call alone", g, f,
-                        note="ch.saliency.gradient_function"))
+        g, tf_own, f = time_calls([lambda: grad_fn(one, cls)[0].numpy(),
+                                   lambda: plain_fn(one, cls)[0].numpy(),
+                                   lambda: fwd(one).numpy()],
+                                  repeats=max(5, 3 * repeats), warmup=2)
+        rows.append(Row(group, "the compiled gradient call alone", g, f,
+                        "same call, TensorFlow's own backward kernels", tf_own,
+                        note="ch.saliency.gradient_function(fast=True / False)"))
         s, p = pair(lambda: ch.saliency.saliency_map(model, image, c),
                     lambda: ch.kerasvis.saliency(model, image, c))
         rows.append(Row(group, "saliency", s, local["F"], "tf-keras-vis Saliency", p,
@@ -599,21 +604,23 @@ print(json.dumps({{"polled": peak[0], "maxrss": kid, "seconds": time.time() - t0
 
 
 #: Each lesson's VGG cell, as the notebook runs it (full-mode settings, fewer ascent/style
-#: steps: memory does not grow with steps), on the architecture with random weights.
+#: steps: memory does not grow with steps).  The weights come through the ImageNet loading
+#: path, from a Keras cache holding files of the ImageNet files' layout (random values):
+#: loading is where the memory peaks.
 VGG_CELLS = {
     "01_first_layer_filters": ("vgg16", """
-vgg = ch.models.load_model("vgg16", weights=None)
+vgg = ch.models.load_model("vgg16")
 ch.filters.plot_trained_vs_untrained(vgg, ncols=16)
 box = ch.filters.kernel_explorer(vgg, ch.data.sample_images(224))
 """),
     "03_middle_layer_activations": ("vgg16", """
-vgg = ch.models.load_model("vgg16", weights=None)
+vgg = ch.models.load_model("vgg16")
 big = ch.data.sample_images(224)
 ch.patches.plot_top_patches(vgg, "block4_conv3", range(5), big, k=6, max_per_image=None)
 ch.activations.layer_activations(vgg, "block1_conv2", np.stack(list(big.values())))
 """),
     "04_occlusion_and_saliency": ("vgg16", """
-vgg = ch.models.load_model("vgg16", weights=None)
+vgg = ch.models.load_model("vgg16")
 cat = ch.data.sample_images(224)["cat"]
 best = ch.saliency.top_classes(vgg, cat, k=1)[0]
 ch.saliency.plot_saliency(cat, ch.saliency.saliency_map(vgg, cat, best[0], smooth_samples=20))
@@ -621,12 +628,12 @@ occ = ch.occlusion.occlusion_map(vgg, cat, best[0], patch=48, stride=16)
 ch.occlusion.plot_occlusion(cat, occ, best[2], 48, 16, best[1], "grey")
 """),
     "05_gradient_ascent": ("vgg16", """
-vgg = ch.models.load_model("vgg16", weights=None)
+vgg = ch.models.load_model("vgg16")
 imgs = [ch.ascent.visualize_class(vgg, u, steps=5, lr=0.05, jitter=8, l2=0.2, blur_every=4,
                                   blur_sigma=1.0, start="grey").image for u in (3, 130)]
 """),
     "06_style_transfer": ("vgg19", """
-extractor = ch.style.vgg19_extractor(weights=None)
+extractor = ch.style.vgg19_extractor()
 photos = ch.data.sample_images(128); styles = ch.style.style_images(128)
 ch.style.style_transfer(photos["cat"], styles["flower"], steps=5, init="noise", model=extractor,
                         progress=False)
@@ -634,7 +641,7 @@ net = ch.style.load_stylizer()
 ch.style.stylize(net, np.stack([photos[n] for n in ("astronaut", "coffee", "rocket", "china")]))
 """),
     "07_keras_vis_tools": ("vgg16", """
-vgg = ch.models.load_model("vgg16", weights=None)
+vgg = ch.models.load_model("vgg16")
 cat = ch.data.sample_images(224)["cat"]
 c = int(vgg.predict(cat[None], verbose=0).argmax())
 maps = ch.kerasvis.compare_methods(vgg, cat[None], c, methods=("SmoothGrad", "Grad-CAM", "Grad-CAM++"),
@@ -642,7 +649,7 @@ maps = ch.kerasvis.compare_methods(vgg, cat[None], c, methods=("SmoothGrad", "Gr
 ch.kerasvis.plot_comparison(cat[None], maps, row_titles=["x"], size=224)
 """),
     "08_opening_the_black_box": ("vgg16", """
-vgg = ch.models.load_model("vgg16", weights=None)
+vgg = ch.models.load_model("vgg16")
 cat = ch.data.sample_images(224)["cat"]
 ch.sanity.cascading_randomization(vgg, cat[None], [0], steps=3, progress=False, methods={"saliency": lambda m, x, c:
                                   ch.saliency.saliency_maps(m, x, c)}, seed=0)
@@ -650,8 +657,25 @@ ch.sanity.cascading_randomization(vgg, cat[None], [0], steps=3, progress=False, 
 }
 
 
-def vgg_peak_mb(notebook: str, timeout: int = 900) -> dict:
-    """Peak RSS of a fresh process that runs ``VGG_CELLS[notebook]`` (its own ``VmHWM``)."""
+def fake_keras_cache(home: Path) -> Path:
+    """``home/models`` with VGG16 and VGG19 weights files as Keras writes them (the ImageNet
+    files' layout, random values), written by a separate process.  Returns ``home``."""
+    names = ch.models._VGG_WEIGHT_FILES
+    if all((home / "models" / f).is_file() for f in names.values()):
+        return home
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    code = ("import course_helpers as ch, tf_keras as keras, sys\n"
+            "for name, builder in (('vgg16', keras.applications.VGG16), "
+            "('vgg19', keras.applications.VGG19)):\n"
+            "    builder(weights=None).save_weights(sys.argv[1] + '/models/' + "
+            "ch.models._VGG_WEIGHT_FILES[name])\n")
+    subprocess.run([sys.executable, "-c", code, str(home)], check=True, capture_output=True)
+    return home
+
+
+def vgg_peak_mb(notebook: str, timeout: int = 900, keras_home=None) -> dict:
+    """Peak RSS of a fresh process that runs ``VGG_CELLS[notebook]`` (its own ``VmHWM``), its
+    Keras cache at ``keras_home`` (see :func:`fake_keras_cache`)."""
     model, cell = VGG_CELLS[notebook]
     code = ("import os, resource, json, time\nos.environ['MPLBACKEND'] = 'Agg'\n" +
             inspect.getsource(_peak_rss) +
@@ -659,7 +683,9 @@ def vgg_peak_mb(notebook: str, timeout: int = 900) -> dict:
             "\nprint(json.dumps({'maxrss': _peak_rss(),"
             " 'seconds': time.time() - t0}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, MPLBACKEND="Agg"), cwd=str(ROOT), timeout=timeout)
+                         env=dict(os.environ, MPLBACKEND="Agg",
+                                  **({"KERAS_HOME": str(keras_home)} if keras_home else {})),
+                         cwd=str(ROOT), timeout=timeout)
     try:
         res = json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -673,6 +699,8 @@ def bench_memory(notebooks=None, vgg: bool = True, log=print) -> list:
     if notebooks:
         paths = [p for p in paths if any(n in p.name for n in notebooks)]
     rows = []
+    scratch = tempfile.TemporaryDirectory(prefix="bench-keras-home-")
+    home = fake_keras_cache(Path(scratch.name)) if vgg else None
     for p in paths:
         res = notebook_peak_mb(p)
         how = "notebook run by nbclient, COURSE_QUICK=1; kernel process tree"
@@ -683,15 +711,16 @@ def bench_memory(notebooks=None, vgg: bool = True, log=print) -> list:
             f"{res.get('seconds') and round(res['seconds'])} s {res.get('error', '')[:200]}")
         stem = p.stem
         if vgg and stem in VGG_CELLS:
-            r = vgg_peak_mb(stem)
-            how = ("fresh process: the lesson's VGG cell on the architecture (weights=None), "
-                   "peak RSS")
+            r = vgg_peak_mb(stem, keras_home=home)
+            how = ("fresh process: the lesson's VGG cell, the weights loaded through the "
+                   "ImageNet path (a Keras-format file of random values), peak RSS")
             if r.get("error"):
                 how += f"; ERROR {r['error'][-160:]}"
-            rows.append({"notebook": stem, "model": f"{r['model'].upper()} architecture",
+            rows.append({"notebook": stem, "model": f"{r['model'].upper()} (ImageNet path)",
                          "mb": r["mb"], "how": how})
             log(f"  {stem} with {r['model']}: {r['mb'] and round(r['mb'])} MB "
                 f"{r.get('error', '')[-300:]}")
+    scratch.cleanup()
     return rows
 
 
@@ -766,9 +795,12 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
             "(`COURSE_QUICK=1`) in a fresh kernel; the peak resident memory of the kernel's process "
             "tree (polled every 0.1 s) or the kernel's own `ru_maxrss`, whichever is larger. "
             "Offline, the notebooks skip their VGG cells (no ImageNet weights), so these rows "
-            "measure course-cnn. *VGG rows*: a fresh Python process loads the VGG16 (VGG19 for "
-            "style transfer) architecture with `weights=None`, the same size as with weights, "
-            "and runs that lesson's VGG cell once (lesson 2 has no VGG cell; for lesson 8, which "
+            "measure course-cnn. *VGG rows*: a fresh Python process loads VGG16 (VGG19 for "
+            "style transfer) through the ImageNet path, `ch.models.load_model(\"vgg16\")`, "
+            "from a Keras cache holding files of the ImageNet files' layout with random values "
+            "(offline, the real files cannot be had; loading is where the memory peaks: Keras's "
+            "own loader held every weight twice, 2.4 GB for VGG16, the course's "
+            "`ch.models.load_h5_weights` reads slice by slice), and runs that lesson's VGG cell once (lesson 2 has no VGG cell; for lesson 8, which "
             "has none either, the cascading randomization of saliency maps on VGG16); its "
             "peak resident memory (`VmHWM`).",
             "",

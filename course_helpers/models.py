@@ -6,6 +6,7 @@ Used in every lesson.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import weakref
@@ -23,6 +24,13 @@ _VGG = {"vgg16": "VGG16", "vgg19": "VGG19"}
 _VGG_WEIGHT_FILES = {
     "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
     "vgg19": "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+}
+# Where keras.applications downloads them from, and their MD5 (tf_keras/applications/vgg*.py).
+_VGG_URLS = {
+    name: ("https://storage.googleapis.com/tensorflow/keras-applications/"
+           f"{name}/{_VGG_WEIGHT_FILES[name]}", md5)
+    for name, md5 in (("vgg16", "64373286793e3c8b2b4e3219cbf3544b"),
+                      ("vgg19", "cbe5617147190e668d6c5d5026f83318"))
 }
 # Facts about a model object (its class names, its course name, its logits view), kept outside
 # the Keras object so that Keras does not track them as parts of the model.
@@ -198,8 +206,131 @@ def _load_vgg(name: str, weights, input_size: int):
     inputs = keras.Input((input_size, input_size, 3), name="image")
     x = ImageNetPreprocess(name="imagenet_preprocess")(inputs)
     builder = getattr(keras.applications, _VGG[name])
-    model = builder(weights=weights, input_tensor=x, include_top=True)
+    with _large_weights_start_at_zero() as zeroed:
+        model = builder(weights=None, input_tensor=x, include_top=True)
+    if weights is None:
+        _draw_large_weights(model, zeroed)
+    else:  # Keras's own loader holds every weight twice at once: 2.4 GB for VGG16
+        load_h5_weights(model, keras_cache_dir() / _VGG_WEIGHT_FILES[name],
+                        fix=f"delete it and fetch it again with "
+                            f"`python -m course_helpers.models --fetch {name}`")
     return _tag(model, class_names=imagenet_class_names(), name=name)
+
+
+def _h5_names(group, attr: str) -> list:
+    """A Keras weights file's list of names (stored whole, or in chunks ``attr0``, ``attr1``)."""
+    if attr in group.attrs:
+        values = list(group.attrs[attr])
+    else:
+        values, k = [], 0
+        while f"{attr}{k}" in group.attrs:
+            values += list(group.attrs[f"{attr}{k}"])
+            k += 1
+    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def load_h5_weights(model, path, fix: str = "save the weights again",
+                    by_name: bool = False) -> None:
+    """Load a Keras (HDF5) weights file into ``model``, one slice at a time.  Lessons 1-8.
+
+    The same matching as ``model.load_weights`` (the layers with weights, in order, kernel then
+    bias; with ``by_name``, each of the model's layers takes the file's layer of the same name
+    and the file's other layers are ignored), but each weight goes from the file into its variable in slices of about 16 MB, so the
+    load costs the model's size and no more: Keras's loader reads every weight into memory
+    before assigning any, which made loading VGG16's ImageNet weights peak at 2.4 GB, over
+    Binder's 2 GB.  A missing, truncated or mismatched file gets an error naming the file and
+    ``fix``.
+    """
+    import h5py
+
+    from . import sanity as _sanity
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No weights file at {path}: {fix}.")
+    layers = [layer for layer in model.layers if layer.weights]
+    try:
+        with h5py.File(path, "r") as f:
+            group = f["model_weights"] if "model_weights" in f else f
+            names = [n for n in _h5_names(group, "layer_names")
+                     if _h5_names(group[n], "weight_names")]
+            if by_name:
+                missing = [layer.name for layer in layers if layer.name not in names]
+                if missing:
+                    raise ValueError(f"it has no weights for the layers {missing}")
+                names = [layer.name for layer in layers]
+            if len(names) != len(layers):
+                raise ValueError(f"it has weights for {len(names)} layers, the model has "
+                                 f"{len(layers)}")
+            for layer, name in zip(layers, names):
+                stored = _h5_names(group[name], "weight_names")
+                if len(stored) != len(layer.weights):
+                    raise ValueError(f"layer {name!r} has {len(stored)} weights, the model's "
+                                     f"{layer.name!r} has {len(layer.weights)}")
+                for variable, weight in zip(layer.weights, stored):
+                    data = group[name][weight]
+                    if tuple(data.shape) != tuple(variable.shape):
+                        raise ValueError(f"{weight} has shape {tuple(data.shape)}, the model's "
+                                         f"{variable.name} has {tuple(variable.shape)}")
+                    if data.ndim == 0 or data.size <= LARGE_WEIGHT:
+                        variable.assign(data[()])
+                    else:
+                        _sanity.assign_in_slices(variable, (
+                            (rows, data[rows]) for rows in _sanity._row_chunks(tuple(data.shape))))
+    except (OSError, KeyError, ValueError) as err:
+        raise RuntimeError(f"Cannot load the weights file {path} ({err}): {fix}.") from None
+
+
+#: Weights with more values than this (VGG's fc1 and fc2) are drawn in slices.
+LARGE_WEIGHT = 1 << 22
+
+
+@contextlib.contextmanager
+def _large_weights_start_at_zero():
+    """While open, Keras's variance-scaling initializers (VGG's default) give zeros for a
+    weight larger than :data:`LARGE_WEIGHT`; the shapes are collected in the yielded list.
+
+    Drawing VGG16's fc1 (103 M values) in one go holds three 411 MB temporaries (the random
+    draw, its scaling, its shift) next to the variable: loading VGG16 peaked at 1.86 GB, too
+    close to Binder's 2 GB.  Zeros cost one copy; ImageNet weights overwrite them, and
+    :func:`_draw_large_weights` fills them from the same distribution, slice by slice.
+    """
+    cls = keras.initializers.VarianceScaling
+    original = cls.__call__
+    zeroed = []
+
+    def call(self, shape, dtype=None, **kwargs):
+        size = 1
+        for d in shape:
+            size *= int(d)
+        if size > LARGE_WEIGHT and not kwargs:
+            zeroed.append(tuple(int(d) for d in shape))
+            return tf.zeros(shape, dtype or tf.float32)
+        return original(self, shape, dtype, **kwargs)
+
+    cls.__call__ = call
+    try:
+        yield zeroed
+    finally:
+        cls.__call__ = original
+
+
+def _draw_large_weights(model, zeroed, seed: int = 0):
+    """Random values for the weights :func:`_large_weights_start_at_zero` left at zero, from
+    each layer's own initializer rule, drawn slice by slice (``ch.sanity`` re-draws the same
+    way), seeded."""
+    from . import sanity as _sanity
+
+    todo = list(zeroed)
+    for i, layer in enumerate(model.layers):
+        init = getattr(layer, "kernel_initializer", None)
+        kernel = getattr(layer, "kernel", None)
+        shape = tuple(int(d) for d in kernel.shape) if kernel is not None else None
+        if shape in todo and isinstance(init, keras.initializers.VarianceScaling):
+            todo.remove(shape)
+            _sanity._redraw(kernel, init, seed + i)
+    if todo:
+        raise RuntimeError(f"Weights of shape {todo} were not drawn; please report this.")
 
 
 def imagenet_class_names() -> list:
@@ -323,7 +454,10 @@ def _fetch_main(argv=None):
     parser.add_argument("--fetch", nargs="+", choices=sorted(_VGG), required=True)
     args = parser.parse_args(argv)
     for name in args.fetch:
-        getattr(keras.applications, _VGG[name])(weights="imagenet")
+        # only the file (Keras's own loading would hold the weights twice in memory)
+        url, md5 = _VGG_URLS[name]
+        keras.utils.get_file(_VGG_WEIGHT_FILES[name], url, cache_subdir="models", file_hash=md5,
+                             cache_dir=str(keras_cache_dir().parent))
         print(f"{name}: weights in {keras_cache_dir()}")
 
 

@@ -28,12 +28,17 @@ _PREDICT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 #: images run slower per image (VGG16: 64 images of 224 px take ~2x longer each than 8) and
 #: need gigabytes of activations.  Small images still go 64 at a time.
 BATCH_PIXELS = 8 * 224 * 224
+#: The same cap for gradient batches (4 images of 224x224), which keep every layer's
+#: activations for the backward pass: a VGG16 gradient of 8 such images needs 1.1 GB on top of
+#: the model's 1.1 GB, over Binder's 2 GB; 4 at a time cost the same per image.
+GRADIENT_BATCH_PIXELS = 4 * 224 * 224
 
 
-def batch_limit(shape, batch_size: int) -> int:
+def batch_limit(shape, batch_size: int, pixels: int = BATCH_PIXELS) -> int:
     """The batch size actually used for images of ``shape`` (H, W, ...): ``batch_size``, capped
-    by :data:`BATCH_PIXELS`.  Lessons 3.4, 3.5."""
-    return max(1, min(int(batch_size), BATCH_PIXELS // (int(shape[0]) * int(shape[1]))))
+    by ``pixels`` (:data:`BATCH_PIXELS`; :data:`GRADIENT_BATCH_PIXELS` for gradients).
+    Lessons 3.4, 3.5."""
+    return max(1, min(int(batch_size), int(pixels) // (int(shape[0]) * int(shape[1]))))
 
 
 def _predict_fn(model):

@@ -77,7 +77,8 @@ def input_gradient(model, images, class_indices, batch_size: int = 32) -> np.nda
     batch = _inputs.batch_for(model, images)
     classes = _classes(model, class_indices, len(batch))
     fn = gradient_function(model)
-    batch_size = _occlusion.batch_limit(batch.shape[1:], batch_size)
+    batch_size = _occlusion.batch_limit(batch.shape[1:], batch_size,
+                                        _occlusion.GRADIENT_BATCH_PIXELS)
     out = [fn(tf.constant(batch[i:i + batch_size]), tf.constant(classes[i:i + batch_size]))[0]
            for i in range(0, len(batch), int(batch_size))]
     return np.concatenate([np.asarray(g) for g in out])
@@ -112,7 +113,8 @@ def saliency_map(model, image, class_index, smooth_samples: int = 0, noise: floa
     sigma = noise * float(img.max() - img.min())
     rng = np.random.default_rng(seed)
     total = np.zeros(img.shape, np.float32)
-    batch_size = _occlusion.batch_limit(img.shape, batch_size)  # 8 at a time at 224 px
+    batch_size = _occlusion.batch_limit(img.shape, batch_size,  # 4 at a time at 224 px
+                                        _occlusion.GRADIENT_BATCH_PIXELS)
     for start in range(0, smooth_samples, batch_size):
         m = min(batch_size, smooth_samples - start)
         noisy = (img[None] + rng.normal(0.0, sigma, (m,) + img.shape)).astype(np.float32)

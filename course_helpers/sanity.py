@@ -193,7 +193,12 @@ def _redraw(variable, init, seed):
     n = {"fan_in": fan_in, "fan_out": fan_out}.get(cfg["mode"], (fan_in + fan_out) / 2.0)
     scale = cfg["scale"] / max(1.0, n)
     rng = np.random.default_rng(int(seed))
-    for rows in _row_chunks(shape):
+
+    def pieces():
+        for rows in _row_chunks(shape):
+            yield rows, draw(rows)
+
+    def draw(rows):
         part = (len(range(*rows.indices(shape[0]))),) + shape[1:]
         if cfg["distribution"] == "uniform":
             limit = np.sqrt(3.0 * scale)
@@ -208,7 +213,9 @@ def _redraw(variable, init, seed):
                     values[out] = rng.standard_normal(size=int(out.sum()), dtype=np.float32)
                     out = np.abs(values) > 2
             values *= np.float32(std)
-        variable[rows].assign(values)
+        return values
+
+    assign_in_slices(variable, pieces())
 
 
 def _group_names(model, layers):
@@ -262,6 +269,19 @@ def randomize_layers(model, layers=None, seed: int = 0):
     return copy
 
 
+def assign_in_slices(variable, pieces) -> None:
+    """Assign ``(row slice, values)`` pieces to ``variable`` in turn, then take the variable
+    out of TensorFlow's copy-on-read mode.  Lessons 1-8 (large weights).
+
+    A sliced assign puts a variable in that mode for good, and every later read then copies
+    it whole: 411 MB more on each VGG16 forward pass for fc1 alone."""
+    import tensorflow as tf
+
+    for rows, values in pieces:
+        variable[rows].assign(values)
+    tf.raw_ops.DisableCopyOnRead(resource=variable.handle)
+
+
 def _row_chunks(shape):
     """Slices of whole rows, about ``_CHUNK`` values each, covering axis 0 of ``shape``."""
     if not shape:
@@ -283,14 +303,17 @@ def _load_variable(variable, path):
     """Assign the values :func:`_save_variable` wrote back to ``variable``, slice by slice."""
     shape = tuple(int(d) for d in variable.shape)
     with open(path, "rb") as f:
-        for part in _row_chunks(shape):
-            n_rows = len(range(*part.indices(shape[0]))) if shape else 1
-            count = n_rows * int(np.prod(shape[1:])) if shape else 1
-            values = np.fromfile(f, dtype=np.float32, count=count)
-            if shape:
-                variable[part].assign(values.reshape((n_rows,) + shape[1:]))
-            else:
-                variable.assign(values.reshape(()))
+        if not shape:
+            variable.assign(np.fromfile(f, dtype=np.float32, count=1).reshape(()))
+            return
+
+        def pieces():
+            for part in _row_chunks(shape):
+                n_rows = len(range(*part.indices(shape[0])))
+                values = np.fromfile(f, dtype=np.float32, count=n_rows * int(np.prod(shape[1:])))
+                yield part, values.reshape((n_rows,) + shape[1:])
+
+        assign_in_slices(variable, pieces())
 
 
 class randomized:  # noqa: N801  (used like a function: ``with randomized(model, layers):``)

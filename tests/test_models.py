@@ -151,3 +151,83 @@ def test_activation_layer_follows_bn_and_relu_in_the_models_own_graph():
     assert models.activation_layer(vgg, "block3_conv2").name == "block3_conv2"  # ReLU inside
     with pytest.raises(ValueError, match="not a Conv2D"):
         models.activation_layer(model, "gap")
+
+
+# --------------------------------------------------------------------------- the ImageNet path
+@pytest.fixture(scope="module")
+def fake_keras_cache(tmp_path_factory):
+    """A Keras cache holding VGG16 and VGG19 weights files written by Keras itself (random
+    values, the same layout as the ImageNet files), so the ImageNet loading path runs offline."""
+    home = tmp_path_factory.mktemp("keras_home")
+    (home / "models").mkdir()
+    saved = {}
+    for name, builder in (("vgg16", keras.applications.VGG16), ("vgg19", keras.applications.VGG19)):
+        keras.utils.set_random_seed(7)
+        ref = builder(weights=None)
+        ref.save_weights(str(home / "models" / models._VGG_WEIGHT_FILES[name]))
+        saved[name] = {layer.name: [w.numpy() for w in layer.weights]
+                       for layer in ref.layers if layer.weights}
+        del ref
+    return home, saved
+
+
+def test_vgg_imagenet_path_loads_every_weight_from_the_cache(fake_keras_cache, monkeypatch):
+    home, saved = fake_keras_cache
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    assert models.vgg_weights_available("vgg16")
+    vgg = models.load_model("vgg16")
+    loaded = {layer.name: [w.numpy() for w in layer.weights] for layer in vgg.layers if layer.weights}
+    assert loaded.keys() == saved["vgg16"].keys()
+    for name, weights in saved["vgg16"].items():
+        for a, b in zip(loaded[name], weights):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    # the style lesson's extractor takes VGG19's conv layers from the same cache, by name
+    ch.style._EXTRACTORS.pop(("vgg19", "imagenet"), None)
+    extractor = ch.style.vgg19_extractor()
+    try:
+        convs = [layer for layer in extractor.layers if layer.weights]
+        assert len(convs) == 16
+        for layer in convs:
+            for a, b in zip(layer.weights, saved["vgg19"][layer.name]):
+                np.testing.assert_array_equal(a.numpy(), b, err_msg=layer.name)
+    finally:
+        ch.style._EXTRACTORS.pop(("vgg19", "imagenet"), None)
+
+
+def test_random_vgg_weights_are_seeded_and_follow_keras_rule():
+    a, b = models.load_model("vgg16", weights=None), models.load_model("vgg16", weights=None)
+    fc1a, fc1b = a.get_layer("fc1").kernel.numpy(), b.get_layer("fc1").kernel.numpy()
+    np.testing.assert_array_equal(fc1a, fc1b)   # drawn in slices, seeded
+    limit = np.sqrt(6.0 / sum(fc1a.shape))        # Glorot uniform on the full shape
+    assert np.abs(fc1a).max() <= limit and np.abs(fc1a).max() > 0.999 * limit
+    assert fc1a.std() == pytest.approx(limit / np.sqrt(3), rel=1e-3)
+    assert abs(float(fc1a[:1000].mean())) < 0.01 * limit   # no slice left at zero
+    assert np.abs(fc1a[-1]).max() > 0
+
+
+def test_broken_weights_files_get_errors_that_name_file_and_fix(fake_keras_cache, tmp_path,
+                                                                monkeypatch):
+    home, _ = fake_keras_cache
+    small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
+                              keras.layers.Dense(2, name="b")])
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a")])
+    path = tmp_path / "other.h5"
+    other.save_weights(str(path))
+    with pytest.raises(RuntimeError, match=r"other\.h5.*weights for 1 layers, the model has 2"):
+        models.load_h5_weights(small, path)
+    with pytest.raises(RuntimeError, match=r"no weights for the layers \['b'\]"):
+        models.load_h5_weights(small, path, by_name=True)
+    wide = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, name="a")])
+    with pytest.raises(RuntimeError, match=r"shape \(4, 3\).*\(5, 3\)"):
+        models.load_h5_weights(wide, path)
+    with pytest.raises(FileNotFoundError, match="No weights file"):
+        models.load_h5_weights(small, tmp_path / "nope.h5")
+    # a truncated download in the cache: the error names the file and how to fetch it again
+    cache = tmp_path / "home"
+    (cache / "models").mkdir(parents=True)
+    good = home / "models" / models._VGG_WEIGHT_FILES["vgg16"]
+    bad = cache / "models" / models._VGG_WEIGHT_FILES["vgg16"]
+    bad.write_bytes(good.read_bytes()[: 10_000_000])
+    monkeypatch.setenv("KERAS_HOME", str(cache))
+    with pytest.raises(RuntimeError, match=r"vgg16_weights.*--fetch vgg16"):
+        models.load_model("vgg16")
