@@ -762,15 +762,19 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
         "would otherwise pick (tf-keras-vis on the same model and input, or a plain per-patch "
         "loop for occlusion). Above 1 = the course is faster.",
         "* Saliency is at least one forward and one backward pass (~2–3 F); SmoothGrad with 20 "
-        "samples is 20 of those, batched. Recomputing every occluded copy in full cannot beat "
+        "samples is 20 of those, batched (4 images of 224 px at a time). The backward pass "
+        "sends gradients through stride-1 convolutions as forward convolutions with flipped "
+        "kernels and through Dense layers as `W @ dy.T` (`course_helpers._fastgrad`, same numbers): "
+        "TensorFlow's own CPU kernels for those are up to 3x (convolutions) and 5x (`dy @ W.T`) "
+        "slower; the row *the compiled gradient call alone* compares both. Recomputing every occluded copy in full cannot beat "
         "(number of copies) × Fb, the `n·Fb` bound; on VGG16 the course's occlusion goes below "
         "it by running the first conv blocks only on a crop around the patch "
         "(`ch.occlusion.occlusion_map`, same numbers). A gradient-ascent step is timed as a whole call of "
         f"{ASCENT_STEPS} steps divided by {ASCENT_STEPS}, for both, so set-up costs count. A "
         "style-transfer step is the difference between runs of 2 and 5 steps, divided by 3.",
-        "* VGG16 and VGG19 are the architectures with random weights (`weights=None`): offline, "
-        "the ImageNet weights cannot be loaded, and speed and memory do not depend on the "
-        "weights' values.",
+        "* VGG16 and VGG19 in the speed rows are the architectures with random weights "
+        "(`weights=None`): offline, the ImageNet weights cannot be had, and speed does not "
+        "depend on the weights' values.",
         "* Widget rows: the time from a control change to the new picture, PNG included (the "
         "explorer's whole callback: it updates its one figure in place, `ch.widgets.LiveFigure`, "
         "and renders the PNG the notebook shows), when the values were visited before, so the "
@@ -815,16 +819,17 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
     return text
 
 
-WHY_MISSED = """Why (profiled on this machine, 2 cores):
+WHY_MISSED = """Why (profiled on this machine, 2 cores, TensorFlow's profiler):
 
-* *VGG16 saliency and SmoothGrad.* `saliency_map` costs what one compiled gradient call costs
-  (`ch.saliency.gradient_function`, the "floor" row): between 2.4 and 2.9 F over our runs, as
-  oneDNN's backward pass to the input of VGG's 3x3 convolutions (plus the ReLU and max-pool
-  gradients) costs about 1.5 forward passes. XLA (`jit_compile=True`) measured the same. So
-  2.5 F is met or missed by the machine's noise. SmoothGrad is 20 x that floor (batches of 8
-  at 224 px cost the same per image as one image); 35 F would need a gradient of 1.75 F, below
-  the floor of one compiled call. tf-keras-vis loops over the samples eagerly and is
-  1.8-1.9x slower, not quite the 2x asked."""
+* *VGG16 SmoothGrad, 35 F.* One sample costs a forward and a backward pass of VGG16. Per image
+  in a batch, the forward convolutions take about 0.9 F and the backward ones (already
+  forward convolutions with flipped kernels, `course_helpers._fastgrad`) about 1.0 F; the
+  max-pool gradients (0.15 F, memory-bound: they read the 100 MB block-1 activations of a
+  batch) and the rest add 0.2 F. That is about 2.1 F per sample, 42 F for 20, against 1.75 F
+  per sample asked. TensorFlow's own backward kernels cost 2.5-2.9 F per sample (53 F for 20,
+  the previous result); XLA measured the same. What is left is the convolution arithmetic
+  itself, which oneDNN already runs at the machine's speed: 35 F needs a backward pass
+  cheaper than a forward pass, which this CPU does not give."""
 
 
 # --------------------------------------------------------------------------- command line
