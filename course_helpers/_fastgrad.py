@@ -114,7 +114,9 @@ def fast_input_gradients(model):
     Only what is traced (``tf.function``) or run inside the block is affected; the layers are
     restored when it closes, also after an error.
     """
-    layers = fast_layers(model)
+    # a layer already patched by an enclosing block stays that block's to restore
+    layers = [layer for layer in fast_layers(model)
+              if not any(name in vars(layer) for name in _PATCHED)]
     try:
         for layer in layers:
             # object.__setattr__: an instance attribute shadowing the method, not tracked by Keras

@@ -84,6 +84,10 @@ def test_layers_are_restored_after_the_block_and_after_an_error(rng):
         assert {layer.name for layer in patched} >= {"same3", "dense"}
         assert "convolution_op" in vars(model.get_layer("same3"))
         np.testing.assert_allclose(model(x).numpy(), before, rtol=1e-6)  # forward unchanged
+    with _fastgrad.fast_input_gradients(model):
+        with _fastgrad.fast_input_gradients(model) as inner:
+            assert inner == []   # already patched: the outer block restores them
+        assert "convolution_op" in vars(model.get_layer("same3"))
     with pytest.raises(RuntimeError, match="boom"):
         with _fastgrad.fast_input_gradients(model):
             raise RuntimeError("boom")
