@@ -104,6 +104,15 @@ def _dense_call(layer, original):
     return call
 
 
+def _conv_op(padding, original):
+    def convolution_op(x, kernel):
+        if x.shape.rank != 4:   # e.g. an unknown rank: Keras's own op
+            return original(x, kernel)
+        return _flipped_conv(padding, x, kernel)
+
+    return convolution_op
+
+
 _PATCHED = ("convolution_op", "call")
 
 
@@ -123,9 +132,8 @@ def fast_input_gradients(model):
             if type(layer) is keras.layers.Dense:
                 object.__setattr__(layer, "call", _dense_call(layer, layer.call))
             else:
-                padding = layer.padding.upper()
                 object.__setattr__(layer, "convolution_op",
-                                   lambda x, kernel, _p=padding: _flipped_conv(_p, x, kernel))
+                                   _conv_op(layer.padding.upper(), layer.convolution_op))
         yield layers
     finally:
         for layer in layers:

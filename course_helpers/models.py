@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import weakref
 from pathlib import Path
 
@@ -233,13 +234,14 @@ def load_h5_weights(model, path, fix: str = "save the weights again",
                     by_name: bool = False) -> None:
     """Load a Keras (HDF5) weights file into ``model``, one slice at a time.  Lessons 1-8.
 
-    The same matching as ``model.load_weights`` (the layers with weights, in order, kernel then
-    bias; with ``by_name``, each of the model's layers takes the file's layer of the same name
-    and the file's other layers are ignored), but each weight goes from the file into its variable in slices of about 16 MB, so the
-    load costs the model's size and no more: Keras's loader reads every weight into memory
-    before assigning any, which made loading VGG16's ImageNet weights peak at 2.4 GB, over
-    Binder's 2 GB.  A missing, truncated or mismatched file gets an error naming the file and
-    ``fix``.
+    The same matching as ``model.load_weights``: the layers with weights, in order, each
+    layer's trainable weights then its non-trainable ones.  With ``by_name``, each of the
+    model's layers takes the file's layer of the same name and the file's other layers are
+    ignored; unlike Keras, a model layer the file lacks is an error, not silently skipped.
+    Each weight goes from the file into its variable in slices of about 16 MB, so the load
+    costs the model's size and no more: Keras's loader reads every weight into memory before
+    assigning any, which made loading VGG16's ImageNet weights peak at 2.4 GB, over Binder's
+    2 GB.  A missing, truncated or mismatched file gets an error naming the file and ``fix``.
     """
     import h5py
 
@@ -248,7 +250,10 @@ def load_h5_weights(model, path, fix: str = "save the weights again",
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No weights file at {path}: {fix}.")
-    layers = [layer for layer in model.layers if layer.weights]
+    def ordered(layer):   # Keras's order for weights files
+        return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+    layers = [layer for layer in model.layers if ordered(layer)]
     try:
         with h5py.File(path, "r") as f:
             group = f["model_weights"] if "model_weights" in f else f
@@ -264,10 +269,11 @@ def load_h5_weights(model, path, fix: str = "save the weights again",
                                  f"{len(layers)}")
             for layer, name in zip(layers, names):
                 stored = _h5_names(group[name], "weight_names")
-                if len(stored) != len(layer.weights):
+                variables = ordered(layer)
+                if len(stored) != len(variables):
                     raise ValueError(f"layer {name!r} has {len(stored)} weights, the model's "
-                                     f"{layer.name!r} has {len(layer.weights)}")
-                for variable, weight in zip(layer.weights, stored):
+                                     f"{layer.name!r} has {len(variables)}")
+                for variable, weight in zip(variables, stored):
                     data = group[name][weight]
                     if tuple(data.shape) != tuple(variable.shape):
                         raise ValueError(f"{weight} has shape {tuple(data.shape)}, the model's "
@@ -277,7 +283,7 @@ def load_h5_weights(model, path, fix: str = "save the weights again",
                     else:
                         _sanity.assign_in_slices(variable, (
                             (rows, data[rows]) for rows in _sanity._row_chunks(tuple(data.shape))))
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, TypeError, tf.errors.OpError) as err:
         raise RuntimeError(f"Cannot load the weights file {path} ({err}): {fix}.") from None
 
 
@@ -296,23 +302,28 @@ def _large_weights_start_at_zero():
     :func:`_draw_large_weights` fills them from the same distribution, slice by slice.
     """
     cls = keras.initializers.VarianceScaling
-    original = cls.__call__
+    owner = threading.get_ident()
     zeroed = []
+    with _INITIALIZER_PATCH:    # one patch at a time; other threads keep the usual draws
+        original = cls.__call__
 
-    def call(self, shape, dtype=None, **kwargs):
-        size = 1
-        for d in shape:
-            size *= int(d)
-        if size > LARGE_WEIGHT and not kwargs:
-            zeroed.append(tuple(int(d) for d in shape))
-            return tf.zeros(shape, dtype or tf.float32)
-        return original(self, shape, dtype, **kwargs)
+        def call(self, shape, dtype=None, **kwargs):
+            size = 1
+            for d in shape:
+                size *= int(d)
+            if size > LARGE_WEIGHT and not kwargs and threading.get_ident() == owner:
+                zeroed.append(tuple(int(d) for d in shape))
+                return tf.zeros(shape, dtype or tf.float32)
+            return original(self, shape, dtype, **kwargs)
 
-    cls.__call__ = call
-    try:
-        yield zeroed
-    finally:
-        cls.__call__ = original
+        cls.__call__ = call
+        try:
+            yield zeroed
+        finally:
+            cls.__call__ = original
+
+
+_INITIALIZER_PATCH = threading.RLock()
 
 
 def _draw_large_weights(model, zeroed, seed: int = 0):

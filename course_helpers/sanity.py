@@ -277,9 +277,11 @@ def assign_in_slices(variable, pieces) -> None:
     it whole: 411 MB more on each VGG16 forward pass for fc1 alone."""
     import tensorflow as tf
 
-    for rows, values in pieces:
-        variable[rows].assign(values)
-    tf.raw_ops.DisableCopyOnRead(resource=variable.handle)
+    try:
+        for rows, values in pieces:
+            variable[rows].assign(values)
+    finally:   # also after a failed piece: the slices already assigned switched the mode on
+        tf.raw_ops.DisableCopyOnRead(resource=variable.handle)
 
 
 def _row_chunks(shape):

@@ -19,6 +19,8 @@ def _mixed_model(dtype="float32", seed=0):
     x = L.Conv2D(5, 5, padding="same", activation="tanh", name="same5", **kw)(x)
     x = L.Conv2D(4, (3, 1), padding="valid", name="valid31", **kw)(x)        # 10 x 12
     x = L.Conv2D(4, 2, padding="same", name="even_same", **kw)(x)             # not eligible
+    x = L.Conv2D(3, 2, padding="valid", name="valid22", **kw)(x)             # 9 x 11
+    x = L.Conv2D(4, (1, 3), padding="valid", name="valid13", **kw)(x)        # 9 x 9
     x = L.Conv2D(6, 1, use_bias=False, name="one_by_one", **kw)(x)
     x = L.Conv2D(6, 3, strides=2, padding="same", name="strided", **kw)(x)    # not eligible
     x = L.MaxPooling2D(name="pool", **kw)(x)
@@ -44,7 +46,8 @@ def _gradients(model, x, fast):
 def test_which_layers_take_the_fast_path():
     model = _mixed_model()
     names = sorted(layer.name for layer in _fastgrad.fast_layers(model))
-    assert names == ["dense", "dense_relu", "one_by_one", "same3", "same5", "valid31"]
+    assert names == ["dense", "dense_relu", "one_by_one", "same3", "same5", "valid13",
+                     "valid22", "valid31"]
     assert not _fastgrad.eligible(keras.layers.Conv2DTranspose(2, 3))
     assert not _fastgrad.eligible(keras.layers.DepthwiseConv2D(3))
     assert not _fastgrad.eligible(keras.layers.Conv2D(2, 3, dilation_rate=2))
@@ -58,6 +61,34 @@ def test_input_and_weight_gradients_equal_tensorflows_own(rng):
     assert np.abs(ours[0]).max() > 0
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def _op_types(model, fast):
+    """The op types of the traced gradient function (before Grappler rewrites anything)."""
+    def grads(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(model(x, training=False))
+        return tape.gradient(y, x)
+
+    if fast:
+        grads = _fastgrad.traced_with_fast_gradients(model, grads)
+    graph = tf.function(grads).get_concrete_function(tf.TensorSpec((2, 12, 12, 3))).graph
+    return [op.type for op in graph.get_operations()]
+
+
+def test_the_fast_path_replaces_tensorflows_backward_kernels():
+    """Not only equal numbers: the slow kernels are gone from the traced graph, except for the
+    two ineligible convolutions (even kernel with "same" padding, stride 2)."""
+    model = _mixed_model()
+    plain, fast = _op_types(model, fast=False), _op_types(model, fast=True)
+    assert plain.count("Conv2DBackpropInput") == 8
+    assert fast.count("Conv2DBackpropInput") == 2
+    # the 6 eligible convolutions: a flipped kernel and one more forward convolution each
+    assert fast.count("Conv2D") == plain.count("Conv2D") + 6
+    assert fast.count("ReverseV2") == 6
+    # (each custom gradient also builds its kernel's gradient; unused here, Grappler prunes it
+    # before the run: TensorFlow's profiler shows no Conv2DBackpropFilter executed)
 
 
 def test_input_gradient_matches_finite_differences(rng):
