@@ -57,6 +57,7 @@ MEMORY_JSON = Path(__file__).resolve().parent / "memory.json"
 TIMINGS_JSON = Path(__file__).resolve().parent / "timings.json"
 SMOOTH_SAMPLES = 20
 ASCENT_STEPS = 8        # steps per timed call; the table shows the time per step
+F_CALLS = 3             # back-to-back forward passes per round for each row's F (their mean)
 OCCLUSION_BATCH = 64    # occlusion_map's default batch size = the "full batch" of Fb
 MEMORY_LIMIT_MB = 2048
 
@@ -293,13 +294,18 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
 
     def pair(ours, peer, warm=None, batch=False):
         """(ours, peer) medians; F (and Fb with ``batch``) is timed in the same rounds, so
-        each row's ratio to F compares runs made under the same machine load."""
-        units = [lambda: fwd(one_image).numpy()] + ([lambda: fwd(full).numpy()] if batch else [])
+        each row's ratio to F compares runs made under the same machine load.  F is the mean
+        of :data:`F_CALLS` back-to-back passes in each round: one pass alone varied by 1.6x."""
+        def f_calls():
+            for _ in range(F_CALLS):
+                fwd(one_image).numpy()
+
+        units = [f_calls] + ([lambda: fwd(full).numpy()] if batch else [])
         fns = [ours] + ([peer] if peers else []) + units
         if warm is not None:
             warm = warm[:1] + (warm[1:] if peers else []) + units
         t = time_calls(fns, repeats, warm=warm)
-        local["F"] = t[len(fns) - len(units)]
+        local["F"] = t[len(fns) - len(units)] / F_CALLS
         if batch:
             local["Fb"] = t[-1] / ft["batch_size"]
         return t[0], (t[1] if peers else None)
@@ -819,22 +825,30 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
     return text
 
 
-WHY_MISSED = """The VGG16 gradient rows, and why SmoothGrad's 35 F is not reliably met (profiled on
-this machine, 2 cores, TensorFlow's profiler):
+WHY_MISSED = """The VGG16 gradient rows, and why SmoothGrad misses 35 F (profiled on this machine,
+2 cores, TensorFlow's profiler):
 
-* SmoothGrad's own time is steady (11.1-11.8 s for 20 samples over our last runs), but the F it
-  is divided by, measured in the same rounds, moved between 250 and 380 ms on this shared
-  machine: the same code gave 31 F in one run and 44 F in the next. Counted per image of a
-  batch, a sample costs about 2.2 Fb: 44 Fb for 20, against 35 F asked.
-* Where a sample's time goes: the forward convolutions take about 0.9 Fb, the backward ones
-  (already forward convolutions with flipped kernels, `course_helpers._fastgrad`) about
-  1.0 Fb, the max-pool gradients 0.15 Fb (memory-bound: they read the 25 MB-per-image block-1
-  activations) and the rest 0.15 Fb. TensorFlow's own backward kernels cost 2.5-2.9 F per
-  sample (53 F for 20, the result before this change); XLA measured the same.
-* What is left is the convolution arithmetic itself, which oneDNN already runs at the
-  machine's speed: a reliable 35 F needs a backward pass cheaper than a forward pass, which this
-  CPU does not give. The other two targets of these rows (saliency at most 2.5 F, SmoothGrad
-  at least 2x faster than tf-keras-vis) were met in every run since this change."""
+* F itself varies: single forward passes of VGG16 run back to back took 221-360 ms here within
+  a minute. Each row's F is therefore the mean of 3 back-to-back passes in every round, beside
+  the method, and the median over rounds. Measured that way SmoothGrad is 37-39 F (its own time
+  is steady, 10.8-11.9 s); with one pass per round, earlier runs scattered between 31 and 44 F.
+* The arithmetic: a sample is a forward and a backward pass, and the backward pass to the image
+  does as many multiply-adds as the forward one (15.4 G for VGG16 at 224 px, all but the first
+  layer's). Twenty samples are 40 forward passes of arithmetic, and batching saves little at
+  224 px (Fb = 0.85-0.9 F). Per image of a batch of 4 a sample costs: forward convolutions
+  0.9 Fb, backward ones (already forward convolutions with flipped kernels,
+  `course_helpers._fastgrad`) 1.0 Fb, max-pool gradients 0.15 Fb, the rest 0.15 Fb.
+  TensorFlow's own backward kernels cost 2.5-2.9 F per sample (53 F for 20); XLA, the same.
+* oneDNN's direct convolution already runs at about 68 G multiply-adds per second here, near
+  the two cores' FMA peak (about 78 G/s at the base clock). Tried and left out:
+  Winograd F(2x2, 3x3) convolutions through TensorFlow's batched matmul (2.25x fewer
+  multiply-adds, but the matmul runs at 44 G/s: no faster on blocks 3-5, slower on block 2);
+  an exact XLA max-pool gradient (same first-maximum rule for ties), which halves the max-pool
+  cost, 4% of a sample. 35 F needs a backward pass cheaper than a forward pass, which this CPU
+  does not give. SmoothGrad stays more than 2x faster than tf-keras-vis's.
+* Saliency (one image) is at the edge of its 2.5 F for the same reason: one forward and one
+  backward pass of equal arithmetic, plus the kernel flips (about 35 ms per call) and the
+  max-pool gradients. Over our last runs it took 2.15-2.63 F."""
 
 
 # --------------------------------------------------------------------------- command line
