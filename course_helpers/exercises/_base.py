@@ -1,5 +1,10 @@
-"""Shared reporting for exercise checks."""
+"""Shared reporting for exercise checks, and the worked solutions for self-study."""
 from __future__ import annotations
+
+import textwrap
+
+#: name -> worked solution (source text), filled by each lesson module with :func:`solution_text`.
+SOLUTIONS: dict = {}
 
 
 def report(ok: bool, right: str = "Right!", hint: str = "Not yet.") -> bool:
@@ -11,3 +16,25 @@ def report(ok: bool, right: str = "Right!", hint: str = "Not yet.") -> bool:
 def is_missing(answer) -> bool:
     """True for the placeholder ``...`` or None: the learner has not answered yet."""
     return answer is Ellipsis or answer is None
+
+
+def solution_text(name: str, source: str) -> None:
+    """Register the worked solution of exercise ``name`` (plain code a learner can run)."""
+    SOLUTIONS[name] = textwrap.dedent(source).strip("\n") + "\n"
+
+
+def solution(name: str) -> str:
+    """Print (and return) the worked solution of exercise ``name``, for self-study.
+
+    ``ch.exercises.solution("smoothgrad")``; ``ch.exercises.solutions()`` lists the names.
+    """
+    if not isinstance(name, str) or name not in SOLUTIONS:
+        known = ", ".join(sorted(SOLUTIONS)) or "(none yet)"
+        raise ValueError(f"solution(name): no exercise called {name!r}. Pick one of: {known}.")
+    print(SOLUTIONS[name], end="")
+    return SOLUTIONS[name]
+
+
+def solutions() -> list:
+    """The names :func:`solution` accepts."""
+    return sorted(SOLUTIONS)
