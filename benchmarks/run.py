@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 import course_helpers as ch  # noqa: E402  (before TensorFlow: it selects tf-keras)
-from course_helpers import _inputs  # noqa: E402
+from course_helpers import _checks  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -190,7 +190,7 @@ def forward_fn(model):
     """A compiled forward pass of ``model`` (any batch size), made once per model."""
     fn = _FORWARD.get(id(model))
     if fn is None:
-        h, w = _inputs.input_size(model)
+        h, w = _checks.input_size(model)
         fn = tf.function(lambda x: model(x, training=False),
                          input_signature=[tf.TensorSpec((None, h, w, 3), tf.float32)])
         _FORWARD[id(model)] = (model, fn)
@@ -276,7 +276,7 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
         group = f"{name.upper()} · 224 px"
         if image is None:
             image = ch.data.sample_images(224)["cat"]
-    image = _inputs.image_for(model, image)
+    image = _checks.image_for(model, image)
     if class_index is None:
         class_index = int(np.argmax(forward_fn(model)(tf.constant(image[None])).numpy()[0]))
     c = class_index

@@ -14,7 +14,7 @@ import weakref
 import numpy as np
 import tf_keras as keras
 
-from . import _inputs
+from . import _checks
 from . import models as _models
 from . import plotting as _plotting
 from . import widgets as _widgets
@@ -27,7 +27,7 @@ def activation_model(model, layer):
 
     Built once per (model, layer) and shared afterwards; it shares the model's weights.
     """
-    conv = _inputs.conv_layer(model, layer)
+    conv = _checks.conv_layer(model, layer)
     per_model = _SUBMODELS.setdefault(model, {})
     if conv.name not in per_model:
         out = _models.activation_layer(model, conv.name).output
@@ -42,7 +42,7 @@ def feature_maps(model, layer, image) -> np.ndarray:
     Raises ValueError if ``layer`` is not a conv layer (the message lists the conv layers).
     """
     sub = activation_model(model, layer)
-    img = _inputs.image_for(model, image)
+    img = _checks.image_for(model, image)
     return np.asarray(sub(img[None], training=False)[0], dtype=np.float32)
 
 
@@ -53,10 +53,10 @@ def layer_activations(model, layer, images, batch_size: int = 64) -> np.ndarray:
     (a channel slider move) computes nothing.
     """
     sub = activation_model(model, layer)
-    batch = _inputs.batch_for(model, images)
+    batch = _checks.batch_for(model, images)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    conv = _inputs.conv_layer(model, layer).name
+    conv = _checks.conv_layer(model, layer).name
     key = ("layer_activations", _widgets.model_key(model), conv, _widgets.array_key(batch))
 
     def compute():
@@ -76,7 +76,7 @@ def layer_activations(model, layer, images, batch_size: int = 64) -> np.ndarray:
 def check_channel(fmaps_or_count, channel) -> int:
     """``channel`` as a valid index for maps with that many channels, else a clear error."""
     n = fmaps_or_count if isinstance(fmaps_or_count, int) else int(np.shape(fmaps_or_count)[-1])
-    return _inputs.check_index(channel, n, "channel", f"This layer has {n} channels.")
+    return _checks.check_index(channel, n, "channel", f"This layer has {n} channels.")
 
 
 def plot_feature_map(image, fmaps, channel: int, title: str | None = None):
@@ -166,11 +166,11 @@ def activation_explorer(model, images, layers=None):
     """
     import ipywidgets as w
 
-    names, imgs = _inputs.names_and_images(images)
-    batch = _inputs.batch_for(model, imgs)
+    names, imgs = _checks.names_and_images(images)
+    batch = _checks.batch_for(model, imgs)
     layers = list(layers or _models.conv_layer_names(model))
     for name in layers:
-        _inputs.conv_layer(model, name)
+        _checks.conv_layer(model, name)
     channel = w.IntSlider(value=0, min=0,
                           max=int(activation_model(model, layers[0]).output_shape[-1]) - 1,
                           description="channel")

@@ -41,12 +41,12 @@ def penultimate_layer(model):
 
 
 def _images(model, images):
-    from . import _inputs
+    from . import _checks
 
     if images is None or (hasattr(images, "__len__") and len(images) == 0):
         raise ValueError("No images given: extract_features needs at least one image, e.g. "
                          "ch.data.make_shapes(500)[0].")
-    return _inputs.batch_for(model, images)
+    return _checks.batch_for(model, images)
 
 
 def extract_features(model, images, layer=None, batch_size: int = 64, pool: str = "avg",
@@ -183,11 +183,11 @@ def nearest_neighbours(features, query: int, k: int = 8) -> np.ndarray:
 
     Lesson 2 compares neighbours in feature space with neighbours in raw-pixel space.
     """
-    from . import _inputs
+    from . import _checks
 
     f = np.asarray(features, dtype=np.float64)
     f = f.reshape(len(f), -1)
-    query = _inputs.check_index(query, len(f), "query", f"There are {len(f)} images.")
+    query = _checks.check_index(query, len(f), "query", f"There are {len(f)} images.")
     if not 1 <= int(k) < len(f):
         raise ValueError(f"k must be between 1 and {len(f) - 1}, got {k}.")
     d = ((f - f[query]) ** 2).sum(axis=1)

@@ -285,12 +285,12 @@ def kernel_response(model, image, kernel: int, layer=None) -> np.ndarray:
     kernel's conv followed by its batch norm and ReLU (``ch.models.activation_layer``), i.e.
     what the next layer receives.  Bright = the pattern of the kernel is there.
     """
-    from . import _inputs
+    from . import _checks
 
     lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
-    kernel = _inputs.check_index(kernel, lyr.filters, "kernel",
+    kernel = _checks.check_index(kernel, lyr.filters, "kernel",
                                  f"Layer {lyr.name!r} has {lyr.filters} kernels.")
-    img = _inputs.image_for(model, image)
+    img = _checks.image_for(model, image)
     from . import widgets
 
     # all kernels' maps of this image at once, cached: the explorer's kernel slider reuses them
@@ -335,11 +335,11 @@ def _kernel_figure(with_image: bool):
 
 
 def _kernel_update(parts, model, kernel, image, image_name, layer):
-    from . import _inputs
+    from . import _checks
 
     lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
     kernels = rgb_filters(model, lyr)
-    kernel = _inputs.check_index(kernel, kernels.shape[-1], "kernel",
+    kernel = _checks.check_index(kernel, kernels.shape[-1], "kernel",
                                  f"Layer {lyr.name!r} has {kernels.shape[-1]} kernels.")
     k = kernels[..., kernel]
     _plotting.set_image(parts["rgb"], kernel_tiles(k[..., None], "per_kernel")[0])
@@ -348,7 +348,7 @@ def _kernel_update(parts, model, kernel, image, image_name, layer):
     for c, name in enumerate("RGB"):
         _plotting.set_image(parts[name], k[..., c], -lim, lim)
     if image is not None:
-        img = _inputs.image_for(model, image)
+        img = _checks.image_for(model, image)
         resp = kernel_response(model, img, kernel, lyr)
         _plotting.set_image(parts["photo"], img)
         parts["titles"][1].set_text(image_name)
@@ -362,13 +362,13 @@ def kernel_explorer(model, photos, layer=None):
     ``photos`` is a dict name -> image (e.g. ``ch.data.sample_images()``) or a list of images.
     The figure is built once; a redraw only updates its images and titles.
     """
-    from . import _inputs, widgets
+    from . import _checks, widgets
 
-    names, images = _inputs.names_and_images(photos)
+    names, images = _checks.names_and_images(photos)
     if not images:
         raise ValueError("No photos given: pass e.g. ch.data.sample_images().")
     lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
-    prepared = {n: _inputs.image_for(model, im) for n, im in zip(names, images)}
+    prepared = {n: _checks.image_for(model, im) for n, im in zip(names, images)}
     view = widgets.FigureView(lambda: _kernel_figure(True))
 
     def draw(kernel, photo):
@@ -396,11 +396,11 @@ def plot_second_layer_kernel(model, kernel: int = 0, layer=None, ncols: int = 8)
     """
     import matplotlib.pyplot as plt
 
-    from . import _inputs
+    from . import _checks
 
     lyr = second_layer(model) if layer is None else _models.require_conv(model, layer)
     w = lyr.get_weights()[0]
-    kernel = _inputs.check_index(kernel, w.shape[-1], "kernel",
+    kernel = _checks.check_index(kernel, w.shape[-1], "kernel",
                                  f"Layer {lyr.name!r} has {w.shape[-1]} kernels.")
     k = w[..., kernel]
     c = k.shape[2]

@@ -24,7 +24,7 @@ import weakref
 
 import numpy as np
 
-from . import _inputs
+from . import _checks
 from . import models as _models
 from . import plotting as _plotting
 from . import widgets as _widgets
@@ -117,8 +117,8 @@ def _batch(model, images):
     """(batch, single?) from one image (H, W, C) or a batch/list of images."""
     if isinstance(images, np.ndarray) and images.ndim in (2, 3) and not (
             images.ndim == 3 and images.shape[-1] not in (1, 2, 3, 4)):
-        return _inputs.image_for(model, images)[None], True
-    return _inputs.batch_for(model, images), False
+        return _checks.image_for(model, images)[None], True
+    return _checks.batch_for(model, images), False
 
 
 def _classes(model, class_index, n) -> list:
@@ -131,7 +131,7 @@ def _classes(model, class_index, n) -> list:
                 raise ValueError(f"Unknown class name {c!r}. Classes: {', '.join(names[:20])}"
                                  f"{' ...' if len(names) > 20 else ''}.")
             return names.index(c)
-        return _inputs.check_class(model, c)
+        return _checks.check_class(model, c)
 
     if isinstance(class_index, (list, tuple, np.ndarray)):
         idx = [one(c) for c in np.asarray(class_index).tolist()]
@@ -382,7 +382,7 @@ def activation_maximization(model, class_index=None, layer=None, filter_index=No
                              f"Conv layers: {', '.join(_models.conv_layer_names(model))}.")
         target = _activations.activation_model(model, layer)
         n_filters = int(target.output.shape[-1])
-        indices = [_inputs.check_index(f, n_filters, "filter_index",
+        indices = [_checks.check_index(f, n_filters, "filter_index",
                                        f"Layer {layer!r} has {n_filters} kernels.")
                    for f in np.atleast_1d(np.asarray(filter_index, dtype=object))]
     if len(indices) > 1:
@@ -394,7 +394,7 @@ def activation_maximization(model, class_index=None, layer=None, filter_index=No
     score = CategoricalScore(indices)
     key = ("am", _widgets.model_key(target))
     vis = _widgets.cached(key, lambda: ActivationMaximization(target, clone=False))
-    size = _inputs.input_size(model)
+    size = _checks.input_size(model)
     rng = np.random.default_rng(seed)
     start = (lo + hi) / 2 + (hi - lo) * 0.05 * rng.standard_normal((int(n),) + size + (3,))
     start = np.clip(start, lo, hi).astype(np.float32)
@@ -500,8 +500,8 @@ def kerasvis_explorer(model, images, class_index=None):
 
     ``class_index=None`` explains the predicted class.  Each (method, class) is computed once.
     """
-    names, imgs = _inputs.names_and_images(images)
-    batch = _inputs.batch_for(model, imgs)
+    names, imgs = _checks.names_and_images(images)
+    batch = _checks.batch_for(model, imgs)
     classes = _models.class_names(model)
     pred = model.predict(batch, verbose=0).argmax(-1)
 

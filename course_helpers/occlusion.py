@@ -14,7 +14,7 @@ import weakref
 
 import numpy as np
 
-from . import _inputs
+from . import _checks
 from . import models as _models
 from . import plotting as _plotting
 from . import widgets as _widgets
@@ -48,7 +48,7 @@ def _predict_fn(model):
     if fn is None:
         import tensorflow as tf
 
-        h, w = _inputs.input_size(model)
+        h, w = _checks.input_size(model)
         ref = weakref.ref(model)  # the cache must not keep the model alive
         fn = tf.function(lambda x: ref()(x, training=False),
                          input_signature=[tf.TensorSpec((None, h, w, 3), tf.float32)])
@@ -309,8 +309,8 @@ def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, f
     network; ``"incremental"`` insists on the crop method (an error if the model does not
     allow it).
     """
-    img = _inputs.image_for(model, image)
-    class_index = _inputs.check_class(model, class_index)
+    img = _checks.image_for(model, image)
+    class_index = _checks.check_class(model, class_index)
     _check_geometry(img.shape[:2], patch, stride)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -342,8 +342,8 @@ def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, f
 
 def class_probability(model, image, class_index) -> float:
     """The model's probability of ``class_index`` for the unoccluded image.  Lesson 3.4."""
-    img = _inputs.image_for(model, image)
-    class_index = _inputs.check_class(model, class_index)
+    img = _checks.image_for(model, image)
+    class_index = _checks.check_class(model, class_index)
     return float(np.asarray(model(img[None], training=False))[0, class_index])
 
 
@@ -370,7 +370,7 @@ def occlusion_drop(model, image, class_index, patch: int = 16, stride: int = 8, 
                    batch_size: int = 64) -> np.ndarray:
     """Per pixel: how much the class probability drops, on average, when a patch covers it.
     Positive = the model needs that region.  Lessons 3.4, 3.5."""
-    img = _inputs.image_for(model, image)
+    img = _checks.image_for(model, image)
     probs = occlusion_map(model, img, class_index, patch, stride, fill, batch_size)
     base = class_probability(model, img, class_index)
     return pixel_map(base - probs, img.shape, patch, stride)
@@ -432,8 +432,8 @@ def occlusion_explorer(model, images, class_index=None):
     """
     import ipywidgets as w
 
-    names, imgs = _inputs.names_and_images(images)
-    batch = _inputs.batch_for(model, imgs)
+    names, imgs = _checks.names_and_images(images)
+    batch = _checks.batch_for(model, imgs)
     labels = _models.class_names(model)
     side = batch.shape[1]
     view = _widgets.FigureView(_occlusion_figure)   # built once, updated in place
@@ -445,7 +445,7 @@ def occlusion_explorer(model, images, class_index=None):
         predicted = _widgets.cached(("occlusion.predict", _widgets.model_key(model), image_key),
                                     lambda: np.asarray(model(batch[i:i + 1], training=False))[0])
         c = (int(np.argmax(predicted)) if class_index is None
-             else _inputs.check_class(model, class_index))
+             else _checks.check_class(model, class_index))
         key = ("occlusion", _widgets.model_key(model), image_key, c, patch, stride, fill)
         probs = _widgets.cached(key, lambda: occlusion_map(model, batch[i], c, patch, stride, fill))
         base = float(predicted[c])

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import tf_keras as keras
 
-from . import _inputs
+from . import _checks
 from . import activations as _acts
 from . import models as _models
 from . import plotting as _plotting
@@ -74,7 +74,7 @@ def receptive_field(model, layer):
     padding (TensorFlow puts the odd pixel of 'same' padding after the image).  For
     non-square settings each value is a pair (rows, columns).
     """
-    target = _inputs.conv_layer(model, layer)
+    target = _checks.conv_layer(model, layer)
     axes = []
     for axis in (0, 1):
         size, jump, start = 1, 1, 0.0
@@ -203,7 +203,7 @@ def top_patches(model, layer, channel, images, k: int = 9, max_per_image=None,
     Each crop is the unit's receptive field cut from the original image, ``pad_value`` grey
     where it runs over the border.
     """
-    batch = _inputs.batch_for(model, images)
+    batch = _checks.batch_for(model, images)
     acts = _acts.layer_activations(model, layer, batch, batch_size=batch_size)
     channel = _acts.check_channel(acts, channel)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -213,7 +213,7 @@ def top_patches(model, layer, channel, images, k: int = 9, max_per_image=None,
     boxes = np.array([unit_box(model, layer, r, c) for r, c in zip(rows, cols)], dtype=int)
     crops = np.stack([crop_box(batch[i], b, pad_value) for i, b in zip(img, boxes)]) if len(img) \
         else np.zeros((0, 1, 1, 3), np.float32)
-    return TopPatches(layer=_inputs.conv_layer(model, layer).name, channel=channel,
+    return TopPatches(layer=_checks.conv_layer(model, layer).name, channel=channel,
                       image_index=np.asarray(img, int), position=np.stack([rows, cols], 1).astype(int),
                       activation=act[img, rows, cols].astype(np.float32), crops=crops, boxes=boxes)
 
@@ -222,7 +222,7 @@ def channel_class_purity(model, layer, images, labels, k: int = 9, channels=None
     """Per channel: the share of its top-``k`` images (one unit per image) that come from its
     most common class.  Lesson 3.3 measures "deeper layers respond to more semantic content"
     with it (chance is about 1/number of classes)."""
-    batch = _inputs.batch_for(model, images)
+    batch = _checks.batch_for(model, images)
     labels = np.asarray(labels)
     if len(labels) != len(batch):
         raise ValueError(f"Got {len(batch)} images but {len(labels)} labels.")
@@ -306,8 +306,8 @@ def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    _, imgs = _inputs.names_and_images(images)
-    batch = _inputs.batch_for(model, imgs)
+    _, imgs = _checks.names_and_images(images)
+    batch = _checks.batch_for(model, imgs)
     layers = list(layers or _models.conv_layer_names(model))
     n_ch = {name: int(_acts.activation_model(model, name).output_shape[-1]) for name in layers}
     channel = w.IntSlider(value=0, min=0, max=n_ch[layers[0]] - 1, description="channel")

@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from . import _fastgrad, _inputs
+from . import _fastgrad, _checks
 from . import models as _models
 from . import occlusion as _occlusion
 from . import plotting as _plotting
@@ -43,7 +43,7 @@ def gradient_function(model, fast: bool = True):
     fn = per_model.get(bool(fast))
     if fn is None:
         logits = _models.logits_model(model)
-        h, w = _inputs.input_size(model)
+        h, w = _checks.input_size(model)
 
         def gradients(x, classes):
             with tf.GradientTape() as tape:
@@ -66,7 +66,7 @@ def _classes(model, class_indices, n):
     class_indices = list(class_indices)
     if len(class_indices) != n:
         raise ValueError(f"Got {n} images but {len(class_indices)} class indices.")
-    return np.array([_inputs.check_class(model, c) for c in class_indices], np.int32)
+    return np.array([_checks.check_class(model, c) for c in class_indices], np.int32)
 
 
 def input_gradient(model, images, class_indices, batch_size: int = 32) -> np.ndarray:
@@ -74,7 +74,7 @@ def input_gradient(model, images, class_indices, batch_size: int = 32) -> np.nda
 
     ``class_indices`` is one index for all images or one per image.
     """
-    batch = _inputs.batch_for(model, images)
+    batch = _checks.batch_for(model, images)
     classes = _classes(model, class_indices, len(batch))
     fn = gradient_function(model)
     batch_size = _occlusion.batch_limit(batch.shape[1:], batch_size,
@@ -99,8 +99,8 @@ def saliency_map(model, image, class_index, smooth_samples: int = 0, noise: floa
     times the image's value range, seeded by ``seed``) are averaged first, in batches of
     ``batch_size`` (fewer for large images: ``ch.occlusion.batch_limit``).
     """
-    img = _inputs.image_for(model, image)
-    class_index = _inputs.check_class(model, class_index)
+    img = _checks.image_for(model, image)
+    class_index = _checks.check_class(model, class_index)
     if isinstance(smooth_samples, bool) or not isinstance(smooth_samples, numbers.Integral) \
             or smooth_samples < 0:
         raise ValueError(f"smooth_samples must be an integer >= 0, got {smooth_samples!r}.")
@@ -208,7 +208,7 @@ def localization_scores(model, images, masks, class_indices, patch: int = 12, st
 
     The occlusion map is the per-pixel probability drop (``ch.occlusion.occlusion_drop``).
     """
-    batch = _inputs.batch_for(model, images)
+    batch = _checks.batch_for(model, images)
     masks = np.asarray(masks, dtype=bool)
     if masks.shape != batch.shape[:3]:
         raise ValueError(f"masks must have shape {batch.shape[:3]}, got {masks.shape}.")
@@ -302,7 +302,7 @@ def plot_localization(model, images, masks, class_indices, n: int = 6, patch: in
     and each map's maximum (+, green on the object, red off it).  Lesson 3.5."""
     import matplotlib.pyplot as plt
 
-    batch = _inputs.batch_for(model, images)[:n]
+    batch = _checks.batch_for(model, images)[:n]
     masks = np.asarray(masks, bool)[:n]
     if not isinstance(class_indices, numbers.Integral):
         class_indices = list(class_indices)[:len(batch)]
@@ -333,7 +333,7 @@ def plot_localization(model, images, masks, class_indices, n: int = 6, patch: in
 
 def top_classes(model, image, k: int = 5):
     """[(class index, name, probability)] of the model's top-``k`` predictions.  Lesson 3.5."""
-    img = _inputs.image_for(model, image)
+    img = _checks.image_for(model, image)
     probs = np.asarray(model(img[None], training=False))[0]
     names = _models.class_names(model)
     order = np.argsort(-probs)[:k]
@@ -344,8 +344,8 @@ def saliency_explorer(model, images, smoothing=(0, 10, 25, 50)):
     """Widget for lesson 3.5: image, class (the top-5 predictions) and SmoothGrad samples."""
     import ipywidgets as w
 
-    names, imgs = _inputs.names_and_images(images)
-    batch = _inputs.batch_for(model, imgs)
+    names, imgs = _checks.names_and_images(images)
+    batch = _checks.batch_for(model, imgs)
 
     def options(i):
         return [(f"{name} ({p:.2f})", c) for c, name, p in top_classes(model, batch[i])]

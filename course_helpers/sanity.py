@@ -425,13 +425,13 @@ def cascading_randomization(model, images, class_index, methods: dict, seed: int
     ``{"steps": [...], "maps": {name: (steps + 1, n, H, W)}, "correlation": {name: (steps + 1,)}}``
     where correlation is the mean Spearman rank correlation with the original map.  Lesson 8.
     """
-    from . import _inputs
+    from . import _checks
 
-    batch = _inputs.batch_for(model, images)
+    batch = _checks.batch_for(model, images)
     n, shape = len(batch), batch.shape[1:3]
     classes = np.broadcast_to(np.asarray(class_index), (n,)).astype(int)
     for c in classes:
-        _inputs.check_class(model, int(c))
+        _checks.check_class(model, int(c))
     if not methods:
         raise ValueError("Give at least one method: {'name': function(model, images, classes)}.")
     groups = cascade_order(model)
@@ -608,10 +608,10 @@ def _auc(x, y) -> float:
 
 
 def _curve(model, image, class_index, saliency, steps, start, end, batch_size):
-    from . import _inputs
+    from . import _checks
 
-    img = _inputs.image_for(model, image)
-    c = _inputs.check_class(model, class_index)
+    img = _checks.image_for(model, image)
+    c = _checks.check_class(model, class_index)
     if not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
     sal = _check_map(saliency, img.shape[:2])
@@ -693,9 +693,9 @@ def evaluate_explanations(model, images, labels, masks, methods: dict, steps: in
     the true label.  Returns a list of rows ``{"method", "deletion AUC", "insertion AUC",
     "pointing game"}`` (means over the images).  Lesson 8.
     """
-    from . import _inputs
+    from . import _checks
 
-    batch = _inputs.batch_for(model, images)
+    batch = _checks.batch_for(model, images)
     labels = np.asarray(labels).astype(int)
     masks = np.asarray(masks, bool)
     if len(labels) != len(batch) or len(masks) != len(batch):

@@ -1,0 +1,189 @@
+"""The one home for argument checks and image conversion, used by every lesson module.
+
+Every public function of the package checks its arguments here, so a bad input gets one kind
+of message everywhere: it names the argument, the value it got, and the fix.  What can be
+sensibly converted is converted (numpy ints, uint8, grayscale, RGBA, another image size, a
+layer index); nothing here changes a model.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import data as _data
+from . import models as _models
+
+_MODEL_FIX = "load one first, e.g. model = ch.models.load_model('course-cnn')"
+
+
+def input_size(model) -> tuple:
+    """The (height, width) a model takes."""
+    shape = model.inputs[0].shape
+    return int(shape[1]), int(shape[2])
+
+
+def image_for(model, image) -> np.ndarray:
+    """One image as float32 RGB in [0, 1] at the model's input size, shape (H, W, 3).
+
+    Grayscale, RGBA, uint8 and other sizes are converted with :func:`course_helpers.data.load_image`;
+    a batch is refused with a message that says what to do.
+    """
+    arr = image
+    if isinstance(image, np.ndarray) and image.ndim == 4:
+        if image.shape[0] != 1:
+            raise ValueError(f"Expected one image of shape (H, W, 3), got a batch of shape {image.shape}. "
+                             "Pass one image, e.g. images[0].")
+        arr = image[0]
+    size = input_size(model)
+    img = _data.load_image(arr)
+    if img.shape[:2] != size:
+        img = _data.load_image(img, size=size if size[0] != size[1] else size[0])
+    return img
+
+
+def batch_for(model, images) -> np.ndarray:
+    """A batch of images as float32 (n, H, W, 3) in [0, 1] at the model's input size."""
+    size = input_size(model)
+    if isinstance(images, dict):
+        images = list(images.values())
+    arr = images
+    if isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype == np.float32 \
+            and images.shape[1:] == size + (3,):
+        if not np.all(np.isfinite(images)):
+            raise ValueError("The images contain NaN or infinite values; replace them first "
+                             "(e.g. np.nan_to_num(images)).")
+        if images.min() < -1e-3 or images.max() > 1 + 1e-3:
+            raise ValueError("Images must be float RGB in [0, 1]; convert them with ch.data.load_image.")
+        return images
+    if isinstance(arr, np.ndarray) and arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4:
+        raise ValueError(f"Expected a batch of images (n, H, W, 3), got shape {arr.shape}: "
+                         "for one image use images[None] or a list [image].")
+    out = [image_for(model, im) for im in arr]
+    if not out:
+        raise ValueError("No images given.")
+    return np.stack(out).astype(np.float32)
+
+
+def check_index(value, n: int, what: str, fix: str) -> int:
+    """``value`` as an int in [0, n), else a TypeError/ValueError naming the valid range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be an integer, got {type(value).__name__} {value!r}.")
+    value = int(value)
+    if not 0 <= value < n:
+        raise ValueError(f"{what} {value} is out of range: it must be between 0 and {n - 1}. {fix}")
+    return value
+
+
+def check_class(model, class_index) -> int:
+    """A valid class index for ``model`` (lessons 3.4, 3.5)."""
+    n = int(model.output_shape[-1])
+    return check_index(class_index, n, "class_index", f"The model has {n} classes "
+                       "(see ch.models.class_names(model)).")
+
+
+def names_and_images(images):
+    """(names, list of images) from a dict, a list or an array of images (for explorers)."""
+    if isinstance(images, dict):
+        return list(images.keys()), list(images.values())
+    images = list(images)
+    return [f"image {i}" for i in range(len(images))], images
+
+
+def conv_layer(model, layer):
+    """The conv layer ``layer`` (name or layer) or a clear error."""
+    return _models.require_conv(model, layer)
+
+
+# --------------------------------------------------------------------------- generic checks
+def model(value, name: str = "model"):
+    """``value`` if it is a loaded tf-keras model, else a TypeError that says how to get one.
+
+    Catches ``None``, a model's name given as a string, and a model built with Keras 3's
+    ``keras`` package (this course and tf-keras-vis use tf-keras, ``import tf_keras``).
+    """
+    import tf_keras as keras
+
+    if isinstance(value, keras.Model):
+        return value
+    if value is None:
+        raise TypeError(f"{name} is None: {_MODEL_FIX}.")
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a loaded model, got the string {value!r}: "
+                        f"use ch.models.load_model({value!r}) and pass its result.")
+    module = type(value).__module__ or ""
+    if module.split(".")[0] == "keras":
+        raise TypeError(f"{name} is a Keras 3 model ({type(value).__name__} from the 'keras' "
+                        "package); this course works with tf-keras. Build it with "
+                        "`import tf_keras as keras` (after `import course_helpers`), or load a "
+                        "course model with ch.models.load_model('course-cnn').")
+    raise TypeError(f"{name} must be a tf-keras model, got {type(value).__name__}: {_MODEL_FIX}.")
+
+
+def integer(name: str, value, low=None, high=None) -> int:
+    """``value`` as an int (numpy ints and whole floats such as 3.0 are accepted) within
+    [low, high]; else an error naming ``name``, the value and the allowed range."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a whole number, got {value!r}.")
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        v = int(value)
+    else:
+        raise TypeError(f"{name} must be a whole number, got {type(value).__name__} {value!r}.")
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be at least {low}, got {v}.")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be at most {high}, got {v}.")
+    return v
+
+
+def number(name: str, value, low=None, high=None, positive: bool = False, fix: str = "") -> float:
+    """``value`` as a finite float (``positive``: > 0; ``low``/``high``: inclusive bounds)."""
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, str):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}.") from None
+    extra = f" {fix}" if fix else ""
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.{extra}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be greater than 0, got {v}.{extra}")
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be at least {low}, got {v}.{extra}")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be at most {high}, got {v}.{extra}")
+    return v
+
+
+def choice(name: str, value, options):
+    """``value`` if it is one of ``options`` (strings compared case-insensitively)."""
+    options = list(options)
+    if isinstance(value, str):
+        for opt in options:
+            if isinstance(opt, str) and opt.lower() == value.strip().lower():
+                return opt
+    elif value in options:
+        return value
+    raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}.")
+
+
+def nonempty(name: str, collection, fix: str = "pass at least one"):
+    """``collection`` (a list, dict or array) if it has at least one item, else a ValueError."""
+    try:
+        n = len(collection)
+    except TypeError:
+        raise TypeError(f"{name} must be a collection (list, dict or array), got "
+                        f"{type(collection).__name__}.") from None
+    if n == 0:
+        raise ValueError(f"{name} is empty: {fix}.")
+    return collection
+
+
+def size(name: str, value, low: int = 1):
+    """An image side: an int, or an (h, w) pair of ints; floats like 64.0 are accepted."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return tuple(integer(name, v, low=low) for v in value)
+    return integer(name, value, low=low)
