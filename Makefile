@@ -34,23 +34,23 @@ test-notebooks: $(STAMP)
 
 # Rebuild the shipped weights (the only way they are made) and print their figures.
 model: $(STAMP)
-	$(PY) -m course_helpers.train
-	$(PY) -m course_helpers.train --evaluate
+	$(PY) -m course_helpers.tools.train
+	$(PY) -m course_helpers.tools.train --evaluate
 
 evaluate: $(STAMP)
-	$(PY) -m course_helpers.train --evaluate
+	$(PY) -m course_helpers.tools.train --evaluate
 
 # Reveal.js slide decks, one per notebook, executed (quick mode by default) into slides/.
 SLIDES_QUICK ?= 1
 slides: $(STAMP)
-	COURSE_QUICK=$(SLIDES_QUICK) $(PY) -m course_helpers.notebooks --slides slides --execute
+	COURSE_QUICK=$(SLIDES_QUICK) $(PY) -m course_helpers.tools.notebooks --slides slides --execute
 
 # Speed and memory measured side by side; writes benchmarks/RESULTS.md.
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 deps: $(STAMP)
-	$(PY) -m course_helpers.deps --write
+	$(PY) -m course_helpers.tools.deps --write
 
 clean:
 	rm -rf build *.egg-info .pytest_cache slides test-artifacts

@@ -4,6 +4,8 @@ Times, side by side in one run, for ``course-cnn`` (64x64) and the VGG16 archite
 ``weights=None``: timing needs the architecture, not the ImageNet weights):
 
 * F, one compiled forward pass of one image, and the per-image time in a full batch (Fb);
+* G, one compiled forward-and-backward gradient call of one image (``ch.saliency.gradient_function``,
+  TensorFlow's own gradient), and Gb, its per-image time in SmoothGrad's batch;
 * saliency, SmoothGrad (20 samples), Grad-CAM, occlusion, one gradient-ascent step, against
   tf-keras-vis (Saliency, SmoothGrad, Gradcam, ActivationMaximization) and, for occlusion, a
   plain per-patch loop;
@@ -20,6 +22,7 @@ to ``benchmarks/RESULTS.md``.
     python benchmarks/run.py                      # timings (about 10 minutes on 2 cores)
     python benchmarks/run.py --notebooks          # + memory of every notebook (about 20 more)
     python benchmarks/run.py --quick --models course-cnn --repeats 1 --out /tmp/r.md
+    python benchmarks/run.py --rows saliency,smoothgrad,style   # re-measure these, keep the rest
 """
 from __future__ import annotations
 
@@ -60,6 +63,10 @@ ASCENT_STEPS = 8        # steps per timed call; the table shows the time per ste
 F_CALLS = 3             # back-to-back forward passes per round for each row's F (their mean)
 OCCLUSION_BATCH = 64    # occlusion_map's default batch size = the "full batch" of Fb
 MEMORY_LIMIT_MB = 2048
+#: The package's lines are compared with this commit's (the start of issue 16's work).
+LINES_BEFORE_COMMIT = "e4c5acb"
+#: course-cnn's method rows take milliseconds: they get this many times more rounds.
+SMALL_MODEL_ROUNDS = 3
 
 
 # --------------------------------------------------------------------------- timing machinery
@@ -98,7 +105,8 @@ class Row:
     ``seconds`` is our time, ``unit`` the forward-pass time F of the same model and input
     (``seconds / unit`` = forward-pass equivalents), ``peer_seconds`` the peer's time on the
     same model and input.  ``checks`` are the targets: ("F", x) ours <= x F; ("peer", x) peer /
-    ours >= x; ("bound", x) ours <= x * ``bound``; ("abs", x) ours <= x seconds.
+    ours >= x (x = 1: ours faster than the peer); ("bound", x) ours <= x * ``bound``; ("abs", x)
+    ours <= x seconds.  ``measured`` is the date of the run that timed the row.
     """
 
     group: str
@@ -111,6 +119,7 @@ class Row:
     bound_name: str = ""
     checks: list = field(default_factory=list)
     note: str = ""
+    measured: str = ""
 
     @property
     def f_ratio(self):
@@ -127,8 +136,11 @@ class Row:
             if kind == "F":
                 out.append((f"≤ {x:g} F", self.f_ratio is not None and self.f_ratio <= x))
             elif kind == "peer":
-                text = "≥ 1x peer (no slower)" if x == 1 else f"≥ {x:g}x faster than peer"
-                out.append((text, self.speedup is not None and self.speedup >= x))
+                if x == 1:
+                    out.append(("faster than peer", self.speedup is not None and self.speedup > 1))
+                else:
+                    out.append((f"≥ {x:g}x faster than peer",
+                                self.speedup is not None and self.speedup >= x))
             elif kind == "bound":
                 ratio = self.seconds / self.bound if self.bound else float("nan")
                 out.append((f"≤ {x:g} × {self.bound_name} ({ratio:.2f})", ratio <= x))
@@ -164,13 +176,18 @@ def _log_row(row):
 
 
 def format_table(rows) -> str:
-    """The timing rows as one Markdown table (see :data:`TABLE_HEADER`)."""
+    """The timing rows as one Markdown table (see :data:`TABLE_HEADER`); rows older than the
+    newest run say which run they come from."""
     lines = [TABLE_HEADER]
+    newest = max((r.measured for r in rows if r.measured), default="")
     for r in rows:
         res = r.results()
         target = "; ".join(t for t, _ in res) or "—"
         met = " ".join("yes" if ok else "**NO**" for _, ok in res) or "—"
-        name = r.name + (f" ({r.note})" if r.note else "")
+        notes = [r.note] if r.note else []
+        if r.measured and r.measured != newest:
+            notes.append(f"run of {r.measured}")
+        name = r.name + (f" ({'; '.join(notes)})" if notes else "")
         lines.append(f"| {r.group} | {name} | {_fmt_time(r.seconds)} | {_fmt_ratio(r.f_ratio)} | "
                      f"{r.peer or '—'} | {_fmt_time(r.peer_seconds)} | "
                      f"{_fmt_ratio(r.speedup, 'x')} | {target} | {met} |")
@@ -292,49 +309,60 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
     full = tf.constant(np.repeat(image[None], ft["batch_size"], axis=0))
     local = {}
 
-    def pair(ours, peer, warm=None, batch=False):
-        """(ours, peer) medians; F (and Fb with ``batch``) is timed in the same rounds, so
-        each row's ratio to F compares runs made under the same machine load.  F is the mean
-        of :data:`F_CALLS` back-to-back passes in each round: one pass alone varied by 1.6x."""
+    def pair(ours, peer, warm=None, batch=False, unit=None):
+        """(ours, peer) medians; F (and Fb with ``batch``, and ``unit()``, e.g. the gradient
+        call G, into ``local["unit"]``) is timed in the same rounds, so each row's ratio to F
+        or G compares runs made under the same machine load.  F is the mean of
+        :data:`F_CALLS` back-to-back passes in each round: one pass alone varied by 1.6x."""
         def f_calls():
             for _ in range(F_CALLS):
                 fwd(one_image).numpy()
 
-        units = [f_calls] + ([lambda: fwd(full).numpy()] if batch else [])
+        units = [f_calls] + ([lambda: fwd(full).numpy()] if batch else []) + \
+            ([unit] if unit else [])
         fns = [ours] + ([peer] if peers else []) + units
         if warm is not None:
             warm = warm[:1] + (warm[1:] if peers else []) + units
         t = time_calls(fns, repeats, warm=warm)
         local["F"] = t[len(fns) - len(units)] / F_CALLS
         if batch:
-            local["Fb"] = t[-1] / ft["batch_size"]
+            local["Fb"] = t[len(fns) - len(units) + 1] / ft["batch_size"]
+        if unit:
+            local["unit"] = t[-1]
         return t[0], (t[1] if peers else None)
 
-    # saliency, SmoothGrad: one compiled gradient step vs tf-keras-vis Saliency
+    # saliency, SmoothGrad against G, the compiled gradient call they are made of (TensorFlow's
+    # own gradient, ch.saliency.gradient_function), and against tf-keras-vis Saliency
+    grad_fn = ch.saliency.gradient_function(model)
     if "saliency" in only:
-        grad_fn = ch.saliency.gradient_function(model)
-        plain_fn = ch.saliency.gradient_function(model, fast=False)
         one, cls = tf.constant(image[None]), tf.constant([c], tf.int32)
-        g, tf_own, f = time_calls([lambda: grad_fn(one, cls)[0].numpy(),
-                                   lambda: plain_fn(one, cls)[0].numpy(),
-                                   lambda: fwd(one).numpy()],
-                                  repeats=max(5, 3 * repeats), warmup=2)
-        rows.append(Row(group, "the compiled gradient call alone", g, f,
-                        "same call, TensorFlow's own backward kernels", tf_own,
-                        note="ch.saliency.gradient_function(fast=True / False)"))
         s, p = pair(lambda: ch.saliency.saliency_map(model, image, c),
-                    lambda: ch.kerasvis.saliency(model, image, c))
+                    lambda: ch.kerasvis.saliency(model, image, c),
+                    unit=lambda: grad_fn(one, cls)[0].numpy())
+        G = local["unit"]
+        rows.append(Row(group, "G: gradient call, 1 image (compiled forward + backward)", G,
+                        local["F"], note="ch.saliency.gradient_function"))
         rows.append(Row(group, "saliency", s, local["F"], "tf-keras-vis Saliency", p,
-                        checks=[("F", 2.5)]))
+                        bound=G, bound_name="G", checks=[("bound", 1.15), ("peer", 1.0)]))
     if "smoothgrad" in only:
+        m = min(SMOOTH_SAMPLES, ch.occlusion.batch_limit(image.shape, 32,
+                                                         ch.occlusion.GRADIENT_BATCH_PIXELS))
+        noisy = tf.constant(np.clip(image[None] + np.random.default_rng(0).normal(
+            0, 0.15, (m,) + image.shape), 0, 1).astype(np.float32))
+        classes = tf.constant([c] * m, tf.int32)
         s, p = pair(lambda: ch.saliency.saliency_map(model, image, c, smooth_samples=SMOOTH_SAMPLES),
                     lambda: ch.kerasvis.saliency(model, image, c,
                                                  smooth_samples=SMOOTH_SAMPLES),
                     warm=[lambda: ch.saliency.saliency_map(model, image, c, smooth_samples=2),
-                          lambda: ch.kerasvis.saliency(model, image, c, smooth_samples=2)])
+                          lambda: ch.kerasvis.saliency(model, image, c, smooth_samples=2)],
+                    unit=lambda: grad_fn(noisy, classes)[0].numpy())
+        gb = local["unit"] / m
+        rows.append(Row(group, f"gradient call, batch of {m}, per image (Gb)", gb, local["F"],
+                        note="SmoothGrad's batch"))
         rows.append(Row(group, f"SmoothGrad, {SMOOTH_SAMPLES} samples", s, local["F"],
-                        "tf-keras-vis Saliency(smooth_samples=20)", p,
-                        checks=[("F", 35), ("peer", 2.0)]))
+                        f"tf-keras-vis Saliency(smooth_samples={SMOOTH_SAMPLES})", p,
+                        bound=SMOOTH_SAMPLES * gb, bound_name=f"{SMOOTH_SAMPLES}·Gb",
+                        checks=[("bound", 1.1), ("peer", 1.5)]))
     # Grad-CAM: the course calls tf-keras-vis through a shared logits view
     if "gradcam" in only:
         layer = ch.kerasvis.cam_layer(model)
@@ -753,7 +781,8 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
         "# Benchmarks",
         "",
         f"Made by `make bench` (`python benchmarks/run.py{extra}`) on "
-        f"{date or time.strftime('%Y-%m-%d')}: {machine_text or machine()}. Every time is the median of {repeats} runs after a warm-up; a method and "
+        f"{date or time.strftime('%Y-%m-%d')}: {machine_text or machine()}. Every time is the median of {repeats} runs after a warm-up "
+        f"({SMALL_MODEL_ROUNDS * repeats} for course-cnn's method rows, which take milliseconds); a method and "
         "its peer ran alternately in the same process, so machine noise hits both alike."
         + (f" The whole run took {seconds / 60:.0f} min." if seconds else ""),
         "",
@@ -767,12 +796,13 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
         "* **peer ÷ ours** is how many times faster the course's function is than the peer a user "
         "would otherwise pick (tf-keras-vis on the same model and input, or a plain per-patch "
         "loop for occlusion). Above 1 = the course is faster.",
-        "* Saliency is at least one forward and one backward pass (~2–3 F); SmoothGrad with 20 "
-        "samples is 20 of those, batched (4 images of 224 px at a time). The backward pass "
-        "sends gradients through stride-1 convolutions as forward convolutions with flipped "
-        "kernels and through Dense layers as `W @ dy.T` (`course_helpers._fastgrad`, same numbers): "
-        "TensorFlow's own CPU kernels for those are up to 3x (convolutions) and 5x (`dy @ W.T`) "
-        "slower; the row *the compiled gradient call alone* compares both. Recomputing every occluded copy in full cannot beat "
+        "* **G** is one compiled forward-and-backward gradient call of one image "
+        "(`ch.saliency.gradient_function`: a plain `tf.GradientTape` under `tf.function`, "
+        "TensorFlow's own backward pass); **Gb** is its per-image time in the batch SmoothGrad "
+        "uses (all 20 noisy copies at once at 64 px, 4 at a time at 224 px). Saliency is one G "
+        "plus the argument checks and the max over R, G, B (target ≤ 1.15 G); SmoothGrad is 20 "
+        "Gb plus the noise (target ≤ 1.1 × 20·Gb). G and Gb are timed in the same rounds as the "
+        "method they belong to. Recomputing every occluded copy in full cannot beat "
         "(number of copies) × Fb, the `n·Fb` bound; on VGG16 the course's occlusion goes below "
         "it by running the first conv blocks only on a crop around the patch "
         "(`ch.occlusion.occlusion_map`, same numbers). A gradient-ascent step is timed as a whole call of "
@@ -792,11 +822,15 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
         format_table(rows),
         "",
     ]
+    dates = sorted({r.measured for r in rows if r.measured})
+    if len(dates) > 1:
+        parts += [f"Rows marked *run of* a date were not measured again on {dates[-1]}: they "
+                  f"come from the run of {', '.join(dates[:-1])} (`benchmarks/timings.json`).", ""]
     if miss:
         parts += ["Missed targets:", ""] + [f"* {r.group} · {r.name}: {t}" for r, t in miss] + [""]
     else:
         parts += ["Every speed target is met in this run.", ""]
-    parts += [WHY_MISSED, ""]
+    parts += [package_section(), ""]
     if memory_rows:
         parts += [
             "## Peak memory",
@@ -825,33 +859,71 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
     return text
 
 
-WHY_MISSED = """The VGG16 gradient rows, and why SmoothGrad misses 35 F (profiled on this machine,
-2 cores, TensorFlow's profiler):
+def package_section(before_commit: str = LINES_BEFORE_COMMIT) -> str:
+    """The "Package" section: lines before and after, the largest module, the import graph
+    (``course_helpers.tools.shape``, computed from the source, not typed)."""
+    from course_helpers.tools import shape
 
-* F itself varies: single forward passes of VGG16 run back to back took 221-360 ms here within
-  a minute. Each row's F is therefore the mean of 3 back-to-back passes in every round, beside
-  the method, and the median over rounds. Measured that way SmoothGrad is 37-39 F (its own time
-  is steady, 10.8-11.9 s); with one pass per round, earlier runs scattered between 31 and 44 F.
-* The arithmetic: a sample is a forward and a backward pass, and the backward pass to the image
-  does as many multiply-adds as the forward one (15.4 G for VGG16 at 224 px, all but the first
-  layer's). Twenty samples are 40 forward passes of arithmetic, and batching saves little at
-  224 px (Fb = 0.85-0.9 F). Per image of a batch of 4 a sample costs: forward convolutions
-  0.9 Fb, backward ones (already forward convolutions with flipped kernels,
-  `course_helpers._fastgrad`) 1.0 Fb, max-pool gradients 0.15 Fb, the rest 0.15 Fb.
-  TensorFlow's own backward kernels cost 2.5-2.9 F per sample (53 F for 20); XLA, the same.
-* oneDNN's direct convolution already runs at about 68 G multiply-adds per second here, near
-  the two cores' FMA peak (about 78 G/s at the base clock). Tried and left out:
-  Winograd F(2x2, 3x3) convolutions through TensorFlow's batched matmul (2.25x fewer
-  multiply-adds, but the matmul runs at 44 G/s: no faster on blocks 3-5, slower on block 2);
-  an exact XLA max-pool gradient (same first-maximum rule for ties), which halves the max-pool
-  cost, 4% of a sample. 35 F needs a backward pass cheaper than a forward pass, which this CPU
-  does not give. SmoothGrad stays more than 2x faster than tf-keras-vis's.
-* Saliency (one image) is at the edge of its 2.5 F for the same reason: one forward and one
-  backward pass of equal arithmetic, plus the kernel flips (about 35 ms per call) and the
-  max-pool gradients. Over our last runs it took 2.15-2.63 F."""
+    s = shape.summary(before_commit)
+    lines = ["## Package", ""]
+    if "lines_before" in s:
+        lines.append(f"* Lines of `course_helpers`: {s['lines_before']:,} in {s['modules_before']} "
+                     f"modules at `{before_commit}` (before issue 16), {s['lines']:,} in "
+                     f"{s['modules']} modules now, of which {s['lines'] - s['lines_without_tools']:,} "
+                     "are maintainer tooling (`course_helpers/tools/`).")
+        lines.append(f"* Largest module: before `{s['largest_before'][0]}` "
+                     f"({s['largest_before'][1]} lines), now `{s['largest'][0]}` "
+                     f"({s['largest'][1]} lines; the limit tested is {shape.MAX_LINES}).")
+    else:
+        lines.append(f"* Lines of `course_helpers`: {s['lines']:,} in {s['modules']} modules "
+                     f"(commit {before_commit} not available for the comparison).")
+        lines.append(f"* Largest module: `{s['largest'][0]}` ({s['largest'][1]} lines).")
+    lines.append("* Import graph (each module and the package's modules it imports, function-level "
+                 "imports included): " + ("no cycles." if not s["cycle"] else
+                                          "CYCLE " + " -> ".join(s["cycle"]) + "."))
+    lines += ["", "| module | imports |", "|---|---|"]
+    short = lambda n: n.replace("course_helpers.", "", 1) if n != "course_helpers" else "course_helpers"
+    for name, deps in sorted(s["graph"].items()):
+        lines.append(f"| {short(name)} | {', '.join(short(d) for d in sorted(deps)) or '—'} |")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- command line
+#: Rows of earlier runs that no longer exist (the patched backward pass was removed).
+OBSOLETE_ROWS = ("the compiled gradient call alone",)
+
+
+def saved_rows(saved: dict) -> list:
+    """The rows of a ``timings.json``, each dated (``measured``) by its run."""
+    rows = []
+    for r in saved["rows"]:
+        r = {**r, "checks": [tuple(c) for c in r["checks"]]}
+        r["measured"] = r.get("measured") or saved.get("date", "")
+        rows.append(Row(**r))
+    return rows
+
+
+def _rank(name: str) -> int:
+    order = ("F:", "forward pass", "G:", "gradient call", "saliency", "SmoothGrad", "Grad-CAM",
+             "occlusion", "gradient ascent")
+    return next((k for k, prefix in enumerate(order) if name.startswith(prefix)), len(order))
+
+
+def merge_rows(old: list, new: list) -> list:
+    """``old`` with the rows of ``new`` in place of the same (group, row), obsolete rows
+    dropped; within each group in the table's order."""
+    fresh = {(r.group, r.name) for r in new}
+    kept = [r for r in old if (r.group, r.name) not in fresh
+            and not r.name.startswith(OBSOLETE_ROWS)]
+    groups = list(dict.fromkeys([r.group for r in old] + [r.group for r in new]))
+    out = []
+    for g in groups:
+        mine = [r for r in kept + new if r.group == g]
+        method = any(r.name.startswith("F:") for r in mine) and not g.startswith("style")
+        out += sorted(mine, key=lambda r: _rank(r.name)) if method else mine
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -866,10 +938,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite RESULTS.md from timings.json and memory.json, measure nothing")
+    parser.add_argument("--rows", default=None,
+                        help=f"comma list of rows to re-measure ({','.join(METHOD_ROWS)},style); "
+                             "every other row is kept from timings.json")
     args = parser.parse_args(argv)
     if args.report_only:
         saved = json.loads(TIMINGS_JSON.read_text())
-        rows = [Row(**{**r, "checks": [tuple(c) for c in r["checks"]]}) for r in saved["rows"]]
+        rows = saved_rows(saved)
         memory_rows = json.loads(MEMORY_JSON.read_text())["rows"] if MEMORY_JSON.is_file() else None
         write_results(args.out, rows, memory_rows, saved["repeats"], saved["seconds"],
                       extra=saved["extra"], date=saved["date"], machine_text=saved["machine"])
@@ -878,6 +953,14 @@ def main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     if args.quick:
         skip |= {"tsne"}
+    only = METHOD_ROWS
+    if args.rows:
+        wanted = set(filter(None, args.rows.split(",")))
+        only = tuple(r for r in METHOD_ROWS if r in wanted)
+        skip |= {"tsne", "widgets"} | ({"style"} - wanted) | (set() if only else {"methods"})
+        unknown = wanted - set(METHOD_ROWS) - {"style"}
+        if unknown:
+            parser.error(f"--rows: unknown {sorted(unknown)}; choose from {METHOD_ROWS + ('style',)}")
     t_start = _now()
     try:
         tf.config.threading.set_inter_op_parallelism_threads(2)
@@ -892,7 +975,8 @@ def main(argv=None) -> int:
         for name in filter(None, args.models.split(",")):
             log(f"{name} ...")
             occl = (16, 4) if name == "course-cnn" else (32, 16)
-            new = bench_model(name, args.repeats, occlusion=occl, log=True)
+            reps = SMALL_MODEL_ROUNDS * args.repeats if name == "course-cnn" else args.repeats
+            new = bench_model(name, reps, occlusion=occl, only=only, log=True)
             rows += new
             log(format_table(new))
     if "style" not in skip:
@@ -927,6 +1011,11 @@ def main(argv=None) -> int:
         log(f"memory rows from {MEMORY_JSON.name} ({saved['date']}; rerun with --notebooks)")
     extra = (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     seconds = _now() - t_start
+    today = time.strftime("%Y-%m-%d")
+    for r in rows:
+        r.measured = today
+    if args.rows and TIMINGS_JSON.is_file():
+        rows = merge_rows(saved_rows(json.loads(TIMINGS_JSON.read_text())), rows)
     if Path(args.out) == RESULTS and rows:
         TIMINGS_JSON.write_text(json.dumps({
             "date": time.strftime("%Y-%m-%d"), "machine": machine(), "repeats": args.repeats,

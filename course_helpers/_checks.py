@@ -12,9 +12,7 @@ import numbers
 import numpy as np
 
 from . import data as _data
-from . import models as _models
-
-_MODEL_FIX = "load one first, e.g. model = ch.models.load_model('course-cnn')"
+from . import graph as _graph
 
 
 def input_size(model) -> tuple:
@@ -23,12 +21,15 @@ def input_size(model) -> tuple:
     return int(shape[1]), int(shape[2])
 
 
-def image_for(model, image) -> np.ndarray:
+def image_for(model, image, name: str = "image") -> np.ndarray:
     """One image as float32 RGB in [0, 1] at the model's input size, shape (H, W, 3).
 
     Grayscale, RGBA, uint8 and other sizes are converted with :func:`course_helpers.data.load_image`;
     a batch is refused with a message that says what to do.
     """
+    if image is None:
+        raise TypeError(f"{name} is None: pass an image array (H, W, 3) or a file path, e.g. "
+                        "ch.data.sample_images()['cat'].")
     arr = image
     if isinstance(image, np.ndarray) and image.ndim == 4:
         if image.shape[0] != 1:
@@ -42,11 +43,15 @@ def image_for(model, image) -> np.ndarray:
     return img
 
 
-def batch_for(model, images) -> np.ndarray:
+def batch_for(model, images, name: str = "images") -> np.ndarray:
     """A batch of images as float32 (n, H, W, 3) in [0, 1] at the model's input size."""
     size = input_size(model)
     if isinstance(images, dict):
         images = list(images.values())
+    if images is None or isinstance(images, str):
+        raise TypeError(f"{name} must be images (an array (n, H, W, 3), a list or a dict of "
+                        f"images), got {images!r:.60}.")
+    nonempty(name, images, "pass at least one image")
     arr = images
     if isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype == np.float32 \
             and images.shape[1:] == size + (3,):
@@ -59,10 +64,7 @@ def batch_for(model, images) -> np.ndarray:
     if isinstance(arr, np.ndarray) and arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4:
         raise ValueError(f"Expected a batch of images (n, H, W, 3), got shape {arr.shape}: "
                          "for one image use images[None] or a list [image].")
-    out = [image_for(model, im) for im in arr]
-    if not out:
-        raise ValueError("No images given.")
-    return np.stack(out).astype(np.float32)
+    return np.stack([image_for(model, im) for im in arr]).astype(np.float32)
 
 
 def check_index(value, n: int, what: str, fix: str) -> int:
@@ -82,17 +84,26 @@ def check_class(model, class_index) -> int:
                        "(see ch.models.class_names(model)).")
 
 
-def names_and_images(images):
-    """(names, list of images) from a dict, a list or an array of images (for explorers)."""
+def names_and_images(images, name: str = "images"):
+    """(names, list of images) from a dict, a list or an array of images (for explorers);
+    a ValueError naming ``name`` if there are none."""
+    if images is None or isinstance(images, str):
+        raise TypeError(f"{name} must be a dict, list or array of images, got {images!r:.60}.")
+    nonempty(name, images, "pass at least one image, e.g. ch.data.sample_images()")
     if isinstance(images, dict):
         return list(images.keys()), list(images.values())
     images = list(images)
     return [f"image {i}" for i in range(len(images))], images
 
 
-def conv_layer(model, layer):
-    """The conv layer ``layer`` (name or layer) or a clear error."""
-    return _models.require_conv(model, layer)
+def layer(model_, layer_):
+    """The layer ``layer_`` (name, index or layer) of the model, or a clear error."""
+    return _graph.layer(model(model_), layer_)
+
+
+def conv_layer(model_, layer_):
+    """The conv layer ``layer_`` (name, index or layer) of the model, or a clear error."""
+    return _graph.require_conv(model(model_), layer_)
 
 
 # --------------------------------------------------------------------------- generic checks
@@ -102,22 +113,7 @@ def model(value, name: str = "model"):
     Catches ``None``, a model's name given as a string, and a model built with Keras 3's
     ``keras`` package (this course and tf-keras-vis use tf-keras, ``import tf_keras``).
     """
-    import tf_keras as keras
-
-    if isinstance(value, keras.Model):
-        return value
-    if value is None:
-        raise TypeError(f"{name} is None: {_MODEL_FIX}.")
-    if isinstance(value, str):
-        raise TypeError(f"{name} must be a loaded model, got the string {value!r}: "
-                        f"use ch.models.load_model({value!r}) and pass its result.")
-    module = type(value).__module__ or ""
-    if module.split(".")[0] == "keras":
-        raise TypeError(f"{name} is a Keras 3 model ({type(value).__name__} from the 'keras' "
-                        "package); this course works with tf-keras. Build it with "
-                        "`import tf_keras as keras` (after `import course_helpers`), or load a "
-                        "course model with ch.models.load_model('course-cnn').")
-    raise TypeError(f"{name} must be a tf-keras model, got {type(value).__name__}: {_MODEL_FIX}.")
+    return _graph.require_model(value, name)
 
 
 def integer(name: str, value, low=None, high=None) -> int:

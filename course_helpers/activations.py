@@ -2,44 +2,43 @@
 
 Feed one image, pick a conv layer and one of its kernels (a channel), and look at the map that
 kernel produces: brighter means a stronger response.  "The activation of conv3" always means
-conv3's output after its batch norm and ReLU (``ch.models.activation_layer``).
+conv3's output after its batch norm and ReLU (``ch.graph.activation_layer``).
 
 Compute: :func:`feature_maps` (one image), :func:`layer_activations` (a batch, cached).
-Draw: :func:`plot_feature_map`, :func:`plot_channel_grid`.  Widget: :func:`activation_explorer`.
+Draw: :func:`plot_feature_map`, :func:`plot_channel_grid`, :func:`mosaic`.
+Widget: :func:`activation_explorer`.
 """
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
-import tf_keras as keras
 
 from . import _checks
-from . import models as _models
+from . import graph as _graph
 from . import plotting as _plotting
 from . import widgets as _widgets
-
-_SUBMODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def activation_model(model, layer):
     """A model from ``model``'s input to conv ``layer``'s activation (after BN+ReLU).  Lessons 3.2, 3.3.
 
-    Built once per (model, layer) and shared afterwards; it shares the model's weights.
+    ``layer`` is a conv layer's name, index or the layer.  The model is
+    ``keras.Model(model.inputs, graph.activation_layer(model, layer).output)``: it shares the
+    model's weights and is built once (``ch.graph.submodel``'s cache).
+
+    Written out in lesson 03, "In plain code: activation maps".
     """
     conv = _checks.conv_layer(model, layer)
-    per_model = _SUBMODELS.setdefault(model, {})
-    if conv.name not in per_model:
-        out = _models.activation_layer(model, conv.name).output
-        per_model[conv.name] = keras.Model(model.inputs, out, name=f"{model.name}_{conv.name}_act")
-    return per_model[conv.name]
+    return _graph.submodel(model, _graph.activation_layer(model, conv))
 
 
 def feature_maps(model, layer, image) -> np.ndarray:
     """Conv ``layer``'s activation for one image, shape (h, w, channels).  Lesson 3.2.
 
-    ``image`` is converted with ``ch.data.load_image`` and resized to the model's input.
-    Raises ValueError if ``layer`` is not a conv layer (the message lists the conv layers).
+    ``activation_model(model, layer)(image[None], training=False)[0]``.  ``image`` is converted
+    with ``ch.data.load_image`` and resized to the model's input.  Raises ValueError if
+    ``layer`` is not a conv layer (the message lists the conv layers).
+
+    Written out in lesson 03, "In plain code: activation maps".
     """
     sub = activation_model(model, layer)
     img = _checks.image_for(model, image)
@@ -54,8 +53,7 @@ def layer_activations(model, layer, images, batch_size: int = 64) -> np.ndarray:
     """
     sub = activation_model(model, layer)
     batch = _checks.batch_for(model, images)
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    batch_size = _checks.integer("batch_size", batch_size, low=1)
     conv = _checks.conv_layer(model, layer).name
     key = ("layer_activations", _widgets.model_key(model), conv, _widgets.array_key(batch))
 
@@ -71,6 +69,21 @@ def layer_activations(model, layer, images, batch_size: int = 64) -> np.ndarray:
         return np.concatenate(parts)
 
     return _widgets.cached(key, compute)
+
+
+def mosaic(tiles, ncols: int, gap: int = 2, background: float = 1.0) -> np.ndarray:
+    """Paste equally sized tiles (n, h, w[, 3]) into one image, ``ncols`` per row, with white
+    gaps.  One ``imshow`` of a mosaic draws far faster than a grid of axes.  Lessons 3.2, 3.3."""
+    tiles = np.asarray(tiles, dtype=np.float32)
+    n, h, w = tiles.shape[:3]
+    ncols = _checks.integer("ncols", ncols, low=1)
+    nrows = max(1, int(np.ceil(n / ncols)))
+    out = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap) + tiles.shape[3:], background,
+                  np.float32)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tiles[i]
+    return out
 
 
 def check_channel(fmaps_or_count, channel) -> int:
@@ -130,8 +143,6 @@ def plot_channel_grid(fmaps, ncols: int = 16, size: float = 0.6, title: str | No
     """
     import matplotlib.pyplot as plt
 
-    from .patches import mosaic
-
     fmaps = np.asarray(fmaps, dtype=np.float32)
     if fmaps.ndim != 3:
         raise ValueError(f"Expected maps of shape (h, w, channels), got {fmaps.shape}.")
@@ -166,11 +177,12 @@ def activation_explorer(model, images, layers=None):
     """
     import ipywidgets as w
 
+    _checks.model(model)
     names, imgs = _checks.names_and_images(images)
     batch = _checks.batch_for(model, imgs)
-    layers = list(layers or _models.conv_layer_names(model))
-    for name in layers:
-        _checks.conv_layer(model, name)
+    layers = [_checks.conv_layer(model, name).name
+              for name in (_graph.conv_layer_names(model) if layers is None else layers)]
+    _checks.nonempty("layers", layers, "name at least one conv layer, or pass layers=None")
     channel = w.IntSlider(value=0, min=0,
                           max=int(activation_model(model, layers[0]).output_shape[-1]) - 1,
                           description="channel")

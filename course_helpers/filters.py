@@ -9,25 +9,36 @@ from __future__ import annotations
 import numpy as np
 import tf_keras as keras
 
+from . import _checks
+from . import graph as _graph
 from . import models as _models
 from . import plotting as _plotting
+from . import widgets as _widgets
 
 
 def first_layer(model):
     """The first Conv2D layer of ``model`` (the one whose kernels are RGB).  Lesson 1."""
+    model = _checks.model(model)
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
             return layer
     raise ValueError(f"{model.name} has no Conv2D layer, so it has no first-layer filters to draw.")
 
 
+def _conv(model, layer):
+    """``layer`` (name, index or layer; default the first conv layer) as a Conv2D layer."""
+    return first_layer(model) if layer is None else _graph.require_conv(_checks.model(model), layer)
+
+
 def first_layer_filters(model, layer=None) -> np.ndarray:
     """The kernels of the first conv layer, shape (k_h, k_w, 3, n_kernels).  Lesson 1.
 
-    ``layer`` may name another conv layer; it must see exactly 3 input channels, because only
-    then is a kernel an RGB picture.
+    ``layer`` may name (or index) another conv layer; it must see exactly 3 input channels,
+    because only then is a kernel an RGB picture.
+
+    Written out in lesson 01, "In plain code: first-layer kernels".
     """
-    lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
+    lyr = _conv(model, layer)
     kernel = lyr.get_weights()[0]
     if kernel.ndim != 4:
         raise ValueError(f"Layer {lyr.name!r} has a kernel of shape {kernel.shape}; expected 4-D.")
@@ -46,19 +57,21 @@ def kernel_tiles(kernels, mode: str = "per_kernel") -> np.ndarray:
     ``mode="per_kernel"`` stretches each kernel to the full range (shows every pattern, hides
     which kernels are strong); ``mode="shared"`` uses one scale for all (shows relative
     strength, weak kernels look flat grey).  Zero maps to grey 0.5 in shared mode.
+
+    Written out in lesson 01, "In plain code: first-layer kernels".
     """
+    mode = _checks.choice("mode", mode, ("per_kernel", "shared"))
     k = np.asarray(kernels, dtype=np.float32)
     if k.ndim != 4 or k.shape[2] != 3:
-        raise ValueError(f"Expected kernels of shape (k_h, k_w, 3, n), got {k.shape}.")
+        raise ValueError(f"Expected kernels of shape (k_h, k_w, 3, n), got {k.shape}: use "
+                         "ch.filters.rgb_filters(model) (or first_layer_filters) to get them.")
     tiles = np.transpose(k, (3, 0, 1, 2))
     if mode == "per_kernel":
         lo = tiles.min(axis=(1, 2, 3), keepdims=True)
         hi = tiles.max(axis=(1, 2, 3), keepdims=True)
         return (tiles - lo) / np.maximum(hi - lo, 1e-8)
-    if mode == "shared":
-        scale = max(float(np.abs(tiles).max()), 1e-8)
-        return 0.5 + 0.5 * tiles / scale
-    raise ValueError(f"mode must be 'per_kernel' or 'shared', got {mode!r}.")
+    scale = max(float(np.abs(tiles).max()), 1e-8)
+    return 0.5 + 0.5 * tiles / scale
 
 
 def low_frequency_share(kernels) -> np.ndarray:
@@ -119,8 +132,10 @@ def rgb_filters(model, layer=None) -> np.ndarray:
     Same as :func:`first_layer_filters` except for models that turn the RGB input into BGR
     before the first conv (VGG's Caffe preprocessing): their kernels are flipped back, so
     that a kernel that looks for red is drawn red.
+
+    Written out in lesson 01, "In plain code: first-layer kernels".
     """
-    lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
+    lyr = _conv(model, layer)
     kernels = first_layer_filters(model, lyr)
     return kernels[:, :, ::-1, :].copy() if _reverses_channels(model, lyr) else kernels
 
@@ -133,6 +148,7 @@ def untrained_twin(model):
     up to its first conv are rebuilt with fresh weights: that is all lesson 1 draws, and a
     second full VGG would not fit a 2 GB Binder machine.
     """
+    model = _checks.model(model)
     name = _models.model_name(model)
     try:
         meta = _models.model_metadata(name)
@@ -150,7 +166,7 @@ def untrained_twin(model):
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        fresh = layer.__class__.from_config(layer.get_config())  # same config, new weights
+        fresh = layer.__class__.from_config(_reseeded(layer.get_config()))  # new weights
         x = fresh(x)
         if layer is first:
             break
@@ -158,10 +174,23 @@ def untrained_twin(model):
     return _models._tag(twin, name=name, class_names=_models.class_names(model))
 
 
+def _reseeded(config: dict) -> dict:
+    """A layer config whose seeded initializers get another seed, so a rebuilt layer draws
+    weights of its own (a model built with weights=None would otherwise be its own twin)."""
+    for key, value in config.items():
+        if key.endswith("_initializer") and isinstance(value, dict) and \
+                isinstance(value.get("config", {}).get("seed"), int):
+            value["config"]["seed"] += 7919
+    return config
+
+
 # --------------------------------------------------------------------------- drawing
 def _as_kernels(kernels_or_model):
-    if isinstance(kernels_or_model, keras.Model):
-        return rgb_filters(kernels_or_model)
+    if isinstance(kernels_or_model, np.ndarray):
+        return kernels_or_model.astype(np.float32)
+    if kernels_or_model is None or isinstance(kernels_or_model, str) or \
+            hasattr(kernels_or_model, "layers"):
+        return rgb_filters(_checks.model(kernels_or_model, "kernels_or_model"))
     return np.asarray(kernels_or_model, dtype=np.float32)
 
 
@@ -176,8 +205,9 @@ def plot_filter_grid(kernels_or_model, mode: str = "per_kernel", ncols: int = 8,
     import matplotlib.pyplot as plt
 
     tiles = kernel_tiles(_as_kernels(kernels_or_model), mode)
+    size = _checks.number("size", size, positive=True)
     n, kh, kw, _ = tiles.shape
-    ncols = max(1, min(int(ncols), n))
+    ncols = min(_checks.integer("ncols", ncols, low=1), n)
     nrows = int(np.ceil(n / ncols))
     pad = 1
     canvas = np.ones((nrows * (kh + pad) + pad, ncols * (kw + pad) + pad, 3), np.float32)
@@ -206,7 +236,7 @@ def plot_normalizations(kernels_or_model, ncols: int = 8):
 
     kernels = _as_kernels(kernels_or_model)
     n = kernels.shape[-1]
-    ncols = max(1, min(ncols, n))
+    ncols = min(_checks.integer("ncols", ncols, low=1), n)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(1, 2, figsize=(2 * 0.75 * ncols + 0.6, 0.75 * nrows + 0.8))
     plot_filter_grid(kernels, "per_kernel", ncols, ax=axes[0],
@@ -254,9 +284,9 @@ def plot_trained_vs_untrained(model, untrained=None, mode: str = "per_kernel", n
     import matplotlib.pyplot as plt
 
     untrained = untrained_twin(model) if untrained is None else untrained
-    trained_k, init_k = rgb_filters(model), rgb_filters(untrained)
+    trained_k, init_k = rgb_filters(model), rgb_filters(_checks.model(untrained, "untrained"))
     n = trained_k.shape[-1]
-    ncols = max(1, min(ncols, n))
+    ncols = min(_checks.integer("ncols", ncols, low=1), n)
     nrows = int(np.ceil(n / ncols))
     width = 0.7 * ncols
     fig, axes = plt.subplots(1, 3, figsize=(2 * width + 4.2, max(2.6, 0.7 * nrows + 0.9)),
@@ -270,12 +300,10 @@ def plot_trained_vs_untrained(model, untrained=None, mode: str = "per_kernel", n
 
 # --------------------------------------------------------------------------- one kernel
 def _response_model(model, layer):
-    from . import widgets
-
-    conv = _models.require_conv(model, layer)
-    out = _models.activation_layer(model, conv)
-    return widgets.cached(("filters.response", widgets.model_key(model), conv.name),
-                          lambda: keras.Model(model.inputs, out.output))
+    """The sub-model from the input to conv ``layer``'s output after BN and ReLU (one cache:
+    ``ch.graph.submodel``)."""
+    conv = _graph.require_conv(model, layer)
+    return _graph.submodel(model, _graph.activation_layer(model, conv.name))
 
 
 def kernel_response(model, image, kernel: int, layer=None) -> np.ndarray:
@@ -285,18 +313,14 @@ def kernel_response(model, image, kernel: int, layer=None) -> np.ndarray:
     kernel's conv followed by its batch norm and ReLU (``ch.models.activation_layer``), i.e.
     what the next layer receives.  Bright = the pattern of the kernel is there.
     """
-    from . import _checks
-
-    lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
+    lyr = _conv(model, layer)
     kernel = _checks.check_index(kernel, lyr.filters, "kernel",
                                  f"Layer {lyr.name!r} has {lyr.filters} kernels.")
     img = _checks.image_for(model, image)
-    from . import widgets
-
     # all kernels' maps of this image at once, cached: the explorer's kernel slider reuses them
-    act = widgets.cached(("filters.responses", widgets.model_key(model), lyr.name,
-                          widgets.array_key(img)),
-                         lambda: np.asarray(_response_model(model, lyr)(img[None], training=False)))
+    act = _widgets.cached(("filters.responses", _widgets.model_key(model), lyr.name,
+                           _widgets.array_key(img)),
+                          lambda: np.asarray(_response_model(model, lyr)(img[None], training=False)))
     return act[0, :, :, kernel]
 
 
@@ -306,6 +330,7 @@ def plot_kernel(model, kernel: int, image=None, image_name: str = "photo", layer
     Lesson 1's widget draws this.  Channel panels share one symmetric colour scale (red =
     positive weight, blue = negative), so the channels can be compared.  Returns the figure.
     """
+    _checks.model(model)
     fig, parts = _kernel_figure(image is not None)
     _kernel_update(parts, model, kernel, image, image_name, layer)
     return fig
@@ -335,9 +360,7 @@ def _kernel_figure(with_image: bool):
 
 
 def _kernel_update(parts, model, kernel, image, image_name, layer):
-    from . import _checks
-
-    lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
+    lyr = _conv(model, layer)
     kernels = rgb_filters(model, lyr)
     kernel = _checks.check_index(kernel, kernels.shape[-1], "kernel",
                                  f"Layer {lyr.name!r} has {kernels.shape[-1]} kernels.")
@@ -362,26 +385,23 @@ def kernel_explorer(model, photos, layer=None):
     ``photos`` is a dict name -> image (e.g. ``ch.data.sample_images()``) or a list of images.
     The figure is built once; a redraw only updates its images and titles.
     """
-    from . import _checks, widgets
-
-    names, images = _checks.names_and_images(photos)
-    if not images:
-        raise ValueError("No photos given: pass e.g. ch.data.sample_images().")
-    lyr = first_layer(model) if layer is None else _models.require_conv(model, layer)
+    model = _checks.model(model)
+    names, images = _checks.names_and_images(photos, "photos")
+    lyr = _conv(model, layer)
     prepared = {n: _checks.image_for(model, im) for n, im in zip(names, images)}
-    view = widgets.FigureView(lambda: _kernel_figure(True))
+    view = _widgets.FigureView(lambda: _kernel_figure(True))
 
     def draw(kernel, photo):
         _kernel_update(view.parts, model, kernel, prepared[photo], photo, lyr)
         return view.live
 
-    return widgets.interactive_plot(draw, kernel=(0, lyr.filters - 1, 1), photo=names)
+    return _widgets.interactive_plot(draw, kernel=(0, lyr.filters - 1, 1), photo=names)
 
 
 # --------------------------------------------------------------------------- why only layer 1
 def second_layer(model):
     """The conv layer after the first one (its kernels read feature maps, not RGB).  Lesson 1."""
-    names = _models.conv_layer_names(model)
+    names = _graph.conv_layer_names(_checks.model(model))
     if len(names) < 2:
         raise ValueError(f"{model.name} has fewer than two conv layers.")
     return model.get_layer(names[1])
@@ -396,15 +416,13 @@ def plot_second_layer_kernel(model, kernel: int = 0, layer=None, ncols: int = 8)
     """
     import matplotlib.pyplot as plt
 
-    from . import _checks
-
-    lyr = second_layer(model) if layer is None else _models.require_conv(model, layer)
+    lyr = second_layer(model) if layer is None else _graph.require_conv(_checks.model(model), layer)
     w = lyr.get_weights()[0]
     kernel = _checks.check_index(kernel, w.shape[-1], "kernel",
                                  f"Layer {lyr.name!r} has {w.shape[-1]} kernels.")
     k = w[..., kernel]
     c = k.shape[2]
-    ncols = max(1, min(ncols, c))
+    ncols = min(_checks.integer("ncols", ncols, low=1), c)
     nrows = int(np.ceil(c / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(0.95 * ncols, 0.95 * nrows + 0.6), squeeze=False)
     lim = float(np.abs(k).max()) or 1.0

@@ -1,23 +1,25 @@
 """The course's models: the bundled ``course-cnn`` and the ImageNet VGG16/VGG19.
 
 Every model here takes float32 RGB images in [0, 1] and ends in a softmax.  VGG models carry
-their ImageNet preprocessing as their first layer, so lessons never preprocess by hand.
-Used in every lesson.
+their ImageNet preprocessing as their first layer, so lessons never preprocess by hand; the
+course builds them itself (``ch.vgg``) and reads their weights file layer by layer
+(``ch.weights``), so that VGG16 loads in well under Binder's 2 GB.  Used in every lesson.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 import weakref
 from pathlib import Path
 
 import tensorflow as tf
 import tf_keras as keras
 
-from . import config
+from . import _checks, config
+from . import vgg as _vgg
 from .data import SHAPE_CLASSES
+from .vgg import ImageNetPreprocess  # noqa: F401  (ch.models.ImageNetPreprocess)
+from .weights import load_h5_weights  # noqa: F401  (ch.models.load_h5_weights)
 
 COURSE_CNN = "course-cnn"
 SHORTCUT_CNN = "shortcut-cnn"
@@ -140,7 +142,7 @@ def model_metadata(name: str = COURSE_CNN) -> dict:
     path = _metadata_path(name)
     if not path.is_file():
         raise FileNotFoundError(f"No metadata for {name!r} at {path}. Retrain it with "
-                                "`python -m course_helpers.train`.")
+                                "`python -m course_helpers.tools.train`.")
     return json.loads(path.read_text())
 
 
@@ -154,29 +156,28 @@ def _load_bundled(name: str, weights):
         path = _shipped(name)
         if not path.is_file():
             raise FileNotFoundError(f"The weights of {name!r} are missing ({path}). Rebuild them "
-                                    "with `python -m course_helpers.train`.")
+                                    "with `python -m course_helpers.tools.train`.")
         try:
             model.load_weights(str(path))
         except Exception as err:  # h5py raises OSError, Keras ValueError on a bad file
             raise ValueError(f"The weights file {path} is corrupt or does not match the "
                              f"architecture ({err}). Restore it with `git checkout -- data/` "
-                             "or retrain with `python -m course_helpers.train`.") from None
+                             "or retrain with `python -m course_helpers.tools.train`.") from None
     elif weights is not None:
-        model.load_weights(str(weights))
+        if not isinstance(weights, (str, os.PathLike)) or not Path(weights).is_file():
+            raise ValueError(f"weights for {name!r} must be 'default' (the shipped weights), None "
+                             f"(untrained) or the path of a weights file; got {weights!r}"
+                             + (" ('imagenet' is for the VGG models)." if weights == "imagenet"
+                                else ", which is not a file."))
+        try:
+            model.load_weights(str(weights))
+        except Exception as err:  # h5py raises OSError, Keras ValueError on a bad file
+            raise ValueError(f"Cannot load {weights} into {name!r} ({err}): give a weights "
+                             f"file saved from {name!r}.") from None
     return model
 
 
 # --------------------------------------------------------------------------- VGG
-class ImageNetPreprocess(keras.layers.Layer):
-    """[0, 1] RGB -> the 'caffe' input VGG expects (BGR, 0..255, ImageNet mean removed)."""
-
-    MEAN_BGR = (103.939, 116.779, 123.68)
-
-    def call(self, x):
-        x = x[..., ::-1] * 255.0
-        return x - tf.constant(self.MEAN_BGR, dtype=x.dtype)
-
-
 def keras_cache_dir() -> Path:
     """Where Keras keeps downloaded weights (``$KERAS_HOME/models`` or ``~/.keras/models``)."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
@@ -185,163 +186,26 @@ def keras_cache_dir() -> Path:
 
 def vgg_weights_available(name: str = "vgg16") -> bool:
     """True when the ImageNet weights of ``name`` are in the Keras cache.  Lessons 1-7."""
-    name = name.lower()
-    if name not in _VGG:
-        raise ValueError(f"Unknown VGG model {name!r}; choose from {sorted(_VGG)}.")
+    name = _checks.choice("name", name, sorted(_VGG))
     return (keras_cache_dir() / _VGG_WEIGHT_FILES[name]).is_file()
 
 
-def _load_vgg(name: str, weights, input_size: int):
-    if weights == "default":
-        weights = "imagenet"
-    if weights == "imagenet" and not vgg_weights_available(name):
+def _load_vgg(name: str, weights):
+    weights = _checks.choice("weights", weights, ("imagenet", "default", None))
+    path = keras_cache_dir() / _VGG_WEIGHT_FILES[name]
+    if weights in ("imagenet", "default") and not path.is_file():
         raise RuntimeError(
-            f"The ImageNet weights of {name} are not in the Keras cache "
-            f"({keras_cache_dir() / _VGG_WEIGHT_FILES[name]}), and this course never downloads "
-            f"during a lesson. With internet, fetch them once with "
+            f"The ImageNet weights of {name} are not in the Keras cache ({path}), and this "
+            f"course never downloads during a lesson. With internet, fetch them once with "
             f"`python -m course_helpers.models --fetch {name}` (Binder does this for you). "
             f"Offline, use load_model('course-cnn'), which ships with the course."
         )
-    if weights not in ("imagenet", None):
-        raise ValueError("weights must be 'imagenet', None (random, for tests) or 'default'.")
-    inputs = keras.Input((input_size, input_size, 3), name="image")
-    x = ImageNetPreprocess(name="imagenet_preprocess")(inputs)
-    builder = getattr(keras.applications, _VGG[name])
-    with _large_weights_start_at_zero() as zeroed:
-        model = builder(weights=None, input_tensor=x, include_top=True)
-    if weights is None:
-        _draw_large_weights(model, zeroed)
-    else:  # Keras's own loader holds every weight twice at once: 2.4 GB for VGG16
-        load_h5_weights(model, keras_cache_dir() / _VGG_WEIGHT_FILES[name],
-                        fix=f"delete it and fetch it again with "
-                            f"`python -m course_helpers.models --fetch {name}`")
+    # the course's own VGG, its weights file read layer by layer: Keras's own loader holds
+    # every weight twice at once (2.4 GB for VGG16)
+    model = _vgg.build(name, None if weights is None else path,
+                       fix=f"delete it and fetch it again with "
+                           f"`python -m course_helpers.models --fetch {name}`")
     return _tag(model, class_names=imagenet_class_names(), name=name)
-
-
-def _h5_names(group, attr: str) -> list:
-    """A Keras weights file's list of names (stored whole, or in chunks ``attr0``, ``attr1``)."""
-    if attr in group.attrs:
-        values = list(group.attrs[attr])
-    else:
-        values, k = [], 0
-        while f"{attr}{k}" in group.attrs:
-            values += list(group.attrs[f"{attr}{k}"])
-            k += 1
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
-
-
-def load_h5_weights(model, path, fix: str = "save the weights again",
-                    by_name: bool = False) -> None:
-    """Load a Keras (HDF5) weights file into ``model``, one slice at a time.  Lessons 1-8.
-
-    The same matching as ``model.load_weights``: the layers with weights, in order, each
-    layer's trainable weights then its non-trainable ones.  With ``by_name``, each of the
-    model's layers takes the file's layer of the same name and the file's other layers are
-    ignored; unlike Keras, a model layer the file lacks is an error, not silently skipped.
-    Each weight goes from the file into its variable in slices of about 16 MB, so the load
-    costs the model's size and no more: Keras's loader reads every weight into memory before
-    assigning any, which made loading VGG16's ImageNet weights peak at 2.4 GB, over Binder's
-    2 GB.  A missing, truncated or mismatched file gets an error naming the file and ``fix``.
-    """
-    import h5py
-
-    from . import sanity as _sanity
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No weights file at {path}: {fix}.")
-    def ordered(layer):   # Keras's order for weights files
-        return list(layer.trainable_weights) + list(layer.non_trainable_weights)
-
-    layers = [layer for layer in model.layers if ordered(layer)]
-    try:
-        with h5py.File(path, "r") as f:
-            group = f["model_weights"] if "model_weights" in f else f
-            names = [n for n in _h5_names(group, "layer_names")
-                     if _h5_names(group[n], "weight_names")]
-            if by_name:
-                missing = [layer.name for layer in layers if layer.name not in names]
-                if missing:
-                    raise ValueError(f"it has no weights for the layers {missing}")
-                names = [layer.name for layer in layers]
-            if len(names) != len(layers):
-                raise ValueError(f"it has weights for {len(names)} layers, the model has "
-                                 f"{len(layers)}")
-            for layer, name in zip(layers, names):
-                stored = _h5_names(group[name], "weight_names")
-                variables = ordered(layer)
-                if len(stored) != len(variables):
-                    raise ValueError(f"layer {name!r} has {len(stored)} weights, the model's "
-                                     f"{layer.name!r} has {len(variables)}")
-                for variable, weight in zip(variables, stored):
-                    data = group[name][weight]
-                    if tuple(data.shape) != tuple(variable.shape):
-                        raise ValueError(f"{weight} has shape {tuple(data.shape)}, the model's "
-                                         f"{variable.name} has {tuple(variable.shape)}")
-                    if data.ndim == 0 or data.size <= LARGE_WEIGHT:
-                        variable.assign(data[()])
-                    else:
-                        _sanity.assign_in_slices(variable, (
-                            (rows, data[rows]) for rows in _sanity._row_chunks(tuple(data.shape))))
-    except (OSError, KeyError, ValueError, TypeError, tf.errors.OpError) as err:
-        raise RuntimeError(f"Cannot load the weights file {path} ({err}): {fix}.") from None
-
-
-#: Weights with more values than this (VGG's fc1 and fc2) are drawn in slices.
-LARGE_WEIGHT = 1 << 22
-
-
-@contextlib.contextmanager
-def _large_weights_start_at_zero():
-    """While open, Keras's variance-scaling initializers (VGG's default) give zeros for a
-    weight larger than :data:`LARGE_WEIGHT`; the shapes are collected in the yielded list.
-
-    Drawing VGG16's fc1 (103 M values) in one go holds three 411 MB temporaries (the random
-    draw, its scaling, its shift) next to the variable: loading VGG16 peaked at 1.86 GB, too
-    close to Binder's 2 GB.  Zeros cost one copy; ImageNet weights overwrite them, and
-    :func:`_draw_large_weights` fills them from the same distribution, slice by slice.
-    """
-    cls = keras.initializers.VarianceScaling
-    owner = threading.get_ident()
-    zeroed = []
-    with _INITIALIZER_PATCH:    # one patch at a time; other threads keep the usual draws
-        original = cls.__call__
-
-        def call(self, shape, dtype=None, **kwargs):
-            size = 1
-            for d in shape:
-                size *= int(d)
-            if size > LARGE_WEIGHT and not kwargs and threading.get_ident() == owner:
-                zeroed.append(tuple(int(d) for d in shape))
-                return tf.zeros(shape, dtype or tf.float32)
-            return original(self, shape, dtype, **kwargs)
-
-        cls.__call__ = call
-        try:
-            yield zeroed
-        finally:
-            cls.__call__ = original
-
-
-_INITIALIZER_PATCH = threading.RLock()
-
-
-def _draw_large_weights(model, zeroed, seed: int = 0):
-    """Random values for the weights :func:`_large_weights_start_at_zero` left at zero, from
-    each layer's own initializer rule, drawn slice by slice (``ch.sanity`` re-draws the same
-    way), seeded."""
-    from . import sanity as _sanity
-
-    todo = list(zeroed)
-    for i, layer in enumerate(model.layers):
-        init = getattr(layer, "kernel_initializer", None)
-        kernel = getattr(layer, "kernel", None)
-        shape = tuple(int(d) for d in kernel.shape) if kernel is not None else None
-        if shape in todo and isinstance(init, keras.initializers.VarianceScaling):
-            todo.remove(shape)
-            _sanity._redraw(kernel, init, seed + i)
-    if todo:
-        raise RuntimeError(f"Weights of shape {todo} were not drawn; please report this.")
 
 
 def imagenet_class_names() -> list:
@@ -358,13 +222,14 @@ def load_model(name: str = COURSE_CNN, weights="default"):
     """Load a course model by name; see :func:`available_models`.  Used in every lesson.
 
     ``weights="default"`` gives the trained model (shipped weights for ``course-cnn``, the
-    Keras cache's ImageNet weights for VGG); ``weights=None`` gives the untrained architecture.
+    Keras cache's ImageNet weights for VGG, also called ``"imagenet"``); ``weights=None`` gives
+    the untrained architecture; for ``course-cnn`` it may also be the path of a weights file.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'course-cnn', got {type(name).__name__}.")
     key = name.strip().lower()
     if key in _VGG:
-        return _load_vgg(key, weights, input_size=224)
+        return _load_vgg(key, weights)
     if key in (COURSE_CNN, SHORTCUT_CNN) and key in available_models():
         return _load_bundled(key, weights)
     raise ValueError(f"Unknown model {name!r}. Available models: {', '.join(available_models())}.")
@@ -380,6 +245,7 @@ def class_names(name_or_model) -> list:
             return list(model_metadata(key)["class_names"])
         raise ValueError(f"Unknown model {name_or_model!r}. Available models: "
                          f"{', '.join(available_models())}.")
+    _checks.model(name_or_model, "name_or_model")
     names = _info(name_or_model, "class_names")
     if names is None:
         n = int(name_or_model.output_shape[-1])
@@ -407,6 +273,7 @@ def logits_model(model):
     The view shares the model's layers and weights (nothing is copied), so it is cheap even
     for VGG16.  Saliency and gradient ascent use scores before softmax, as Simonyan et al. do.
     """
+    _checks.model(model)
     cached = _info(model, "logits_view")
     if cached is not None:
         return cached
@@ -428,34 +295,13 @@ def logits_model(model):
 
 def model_name(model) -> str:
     """The course name of a model ('course-cnn', 'vgg16', ...), or its Keras name."""
+    _checks.model(model)
     return _info(model, "name", model.name)
 
 
-def get_layer(model, layer):
-    """``model.get_layer`` with an error that lists the valid names.  Used by all lessons."""
-    if isinstance(layer, keras.layers.Layer):
-        return layer
-    if isinstance(layer, int):
-        return model.layers[layer]
-    try:
-        return model.get_layer(layer)
-    except ValueError:
-        names = [lyr.name for lyr in model.layers]
-        raise ValueError(f"No layer named {layer!r} in {model.name}. Layers: {', '.join(names)}.") from None
-
-
-def conv_layer_names(model) -> list:
-    """Names of the model's Conv2D layers, first to last.  Lessons 1, 3, 5, 7."""
-    return [lyr.name for lyr in model.layers if isinstance(lyr, keras.layers.Conv2D)]
-
-
-def require_conv(model, layer):
-    """Return the conv layer ``layer`` of ``model``, or raise a ValueError that names the fix."""
-    lyr = get_layer(model, layer)
-    if not isinstance(lyr, keras.layers.Conv2D):
-        raise ValueError(f"Layer {lyr.name!r} is a {type(lyr).__name__}, not a Conv2D layer. "
-                         f"Pick one of the conv layers: {', '.join(conv_layer_names(model))}.")
-    return lyr
+# The layer graph has one home, course_helpers.graph; these names stay for existing callers.
+from .graph import activation_layer, conv_layer_names, require_conv  # noqa: E402,F401
+from .graph import layer as get_layer  # noqa: E402,F401
 
 
 def _fetch_main(argv=None):
@@ -474,50 +320,3 @@ def _fetch_main(argv=None):
 
 if __name__ == "__main__":
     _fetch_main()
-
-
-_POINTWISE = (keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.ReLU,
-              keras.layers.LeakyReLU)
-
-
-def activation_layer(model, layer):
-    """The layer whose output is conv layer ``layer``'s response after its BN and nonlinearity.
-
-    ``course-cnn`` writes conv -> batch norm -> ReLU as three layers ('conv3', 'conv3_bn',
-    'conv3_relu'); VGG has the ReLU inside the conv.  Lessons 1, 3, 5 and 8 show and maximize
-    this output ("brighter = stronger response").  Raises ValueError for a non-conv layer.
-    """
-    lyr = require_conv(model, layer)
-    consumers = _consumers(model)
-    current = lyr
-    while True:
-        nxt = consumers.get(current.name, [])
-        if len(nxt) == 1 and isinstance(model.get_layer(nxt[0]), _POINTWISE):
-            current = model.get_layer(nxt[0])
-        else:
-            return current
-
-
-def _consumers(model) -> dict:
-    """Layer name -> names of the layers that read its output, in this model's own graph only
-    (calling a layer on another input elsewhere adds nodes that must not count)."""
-    cached = _info(model, "consumers")
-    if cached is not None:
-        return cached
-    found: dict = {}
-
-    def inbound_names(spec):
-        if isinstance(spec, (list, tuple)):
-            if len(spec) >= 3 and isinstance(spec[0], str) and isinstance(spec[1], int):
-                yield spec[0]
-            else:
-                for item in spec:
-                    yield from inbound_names(item)
-        elif isinstance(spec, dict) and "args" in spec:
-            yield from inbound_names(spec["args"])
-
-    for entry in model.get_config()["layers"]:
-        for src in set(inbound_names(entry.get("inbound_nodes", []))):
-            found.setdefault(src, []).append(entry["name"])
-    _tag(model, consumers=found)
-    return found

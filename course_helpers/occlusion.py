@@ -6,6 +6,7 @@ what was there (Zeiler & Fergus 2014).
 
 Compute: :func:`occlusion_map`, :func:`occlusion_positions`, :func:`pixel_map`.
 Draw: :func:`plot_occlusion`.  Widget: :func:`occlusion_explorer`.
+The accelerated path for large images (same numbers) lives apart, in ``occlusion_fast.py``.
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import numpy as np
 
 from . import _checks
 from . import models as _models
+from . import occlusion_fast as _fast
 from . import plotting as _plotting
 from . import widgets as _widgets
 
 #: Named fills for the occluding patch (a float in [0, 1] is a grey level).
 FILLS = ("grey", "black", "blur")
 
+# model -> its forward pass compiled once (not a sub-model: the model itself, traced).
 _PREDICT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 #: At most this many pixels per batch (8 images of 224x224): on a CPU, larger batches of large
@@ -67,17 +70,14 @@ def occlusion_positions(size: int, patch: int, stride: int) -> list:
 
 
 def _check_geometry(shape, patch, stride):
-    for name, v in (("patch", patch), ("stride", stride)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{name} must be an integer number of pixels, got {v!r}.")
+    """``patch`` and ``stride`` as ints (whole floats such as 16.0 are accepted), else an error."""
+    patch = _checks.integer("patch", patch, low=1)
+    stride = _checks.integer("stride", stride, low=1)
     h, w = shape
-    if stride < 1:
-        raise ValueError(f"stride must be at least 1 pixel, got {stride}.")
-    if patch < 1:
-        raise ValueError(f"patch must be at least 1 pixel, got {patch}.")
     if patch > min(h, w):
         raise ValueError(f"patch {patch} is larger than the image ({h}x{w}); choose a patch of at "
                          f"most {min(h, w)} pixels.")
+    return patch, stride
 
 
 def fill_image(image, fill, patch: int = 16) -> np.ndarray:
@@ -97,200 +97,16 @@ def fill_image(image, fill, patch: int = 16) -> np.ndarray:
             return gaussian(image, sigma=max(patch / 4, 1.0), channel_axis=-1,
                             preserve_range=True).astype(np.float32)
         raise ValueError(f"Unknown fill {fill!r}: use a grey level in [0, 1] or one of {FILLS}.")
-    if isinstance(fill, numbers.Real):
+    if isinstance(fill, numbers.Real) and not isinstance(fill, bool):
         if not 0 <= fill <= 1:
             raise ValueError(f"A grey-level fill must be in [0, 1], got {fill}.")
         return np.full_like(image, float(fill))
+    if fill is None or isinstance(fill, bool):
+        raise ValueError(f"Unknown fill {fill!r}: use a grey level in [0, 1] or one of {FILLS}.")
     arr = np.asarray(fill, dtype=np.float32)
     if arr.shape != image.shape:
         raise ValueError(f"An array fill must have the image's shape {image.shape}, got {arr.shape}.")
     return arr
-
-
-# --------------------------------------------------------------------------- incremental occlusion
-# An occluded copy differs from the image only inside the patch, so the first layers' output
-# differs only near it.  For a large image (VGG16 at 224 px) the first conv blocks are run on a
-# crop around the patch and their output pasted into the clean image's output; the rest of the
-# network runs as usual.  Same numbers, less work (Krypton: Nakandala et al., SIGMOD 2019).
-
-_PLANS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _is_pointwise(layer) -> bool:
-    import tf_keras as keras
-
-    from .models import ImageNetPreprocess
-
-    return isinstance(layer, (keras.layers.InputLayer, keras.layers.BatchNormalization,
-                              keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
-                              keras.layers.Dropout, keras.layers.Rescaling, ImageNetPreprocess))
-
-
-def _chain_layers(model):
-    """``model.layers`` if each layer is fed by the one before it (a plain chain), else None."""
-    layers = list(model.layers)
-    for prev, layer in zip(layers, layers[1:]):
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if not nodes:
-            return None
-        inbound = nodes[0].inbound_layers
-        if isinstance(inbound, (list, tuple)):
-            if len(inbound) != 1:
-                return None
-            inbound = inbound[0]
-        if inbound is not prev:
-            return None
-    return layers
-
-
-def _macs(layer) -> float:
-    """Multiply-adds of one conv or dense layer for one image (0 for other layers)."""
-    import tf_keras as keras
-
-    if isinstance(layer, keras.layers.Conv2D):   # shapes of the model's own node (index 0)
-        out = layer.get_output_shape_at(0)
-        k = int(np.prod(layer.kernel_size))
-        return float(out[1] * out[2] * out[3] * k * layer.get_input_shape_at(0)[-1])
-    if isinstance(layer, keras.layers.Dense):
-        return float(np.prod(layer.kernel.shape))
-    return 0.0
-
-
-def _head_geometry(layers):
-    """Walk the chain from the input: for each position just after a pooling layer that every
-    layer before it allows, yield ``(index, size, jump, start)`` (receptive field per axis:
-    size, total stride, centre of unit 0) -- candidates for splitting the network."""
-    import tf_keras as keras
-
-    size, jump, start = 1, 1, 0.0
-    for i, layer in enumerate(layers):
-        if _is_pointwise(layer):
-            continue
-        if isinstance(layer, keras.layers.Conv2D) and type(layer) is keras.layers.Conv2D:
-            k = layer.kernel_size
-            if (layer.padding != "same" or tuple(layer.strides) != (1, 1) or k[0] != k[1]
-                    or k[0] % 2 == 0 or tuple(layer.dilation_rate) != (1, 1)):
-                return
-            size += (k[0] - 1) * jump
-            continue
-        if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-            p, st = layer.pool_size, layer.strides
-            if layer.padding != "valid" or p[0] != p[1] or tuple(st) != tuple(p):
-                return
-            size += (p[0] - 1) * jump
-            start += (p[0] - 1) / 2 * jump
-            jump *= p[0]
-            yield i, size, jump, start
-            continue
-        return
-
-
-def _axis_plan(length, patch, size, jump, start):
-    """The smallest crop (a multiple of ``jump``) that computes, for every patch position, all
-    head outputs whose receptive field meets the patch; None if it is not smaller than the
-    image.  Returns ``(crop, origin(y), outputs(y))``."""
-    n_out = length // jump
-    half = (size - 1) / 2
-
-    def outputs(y):
-        lo = int(np.ceil((y - start - half) / jump))
-        hi = int(np.floor((y + patch - 1 - start + half) / jump))
-        return max(lo, 0), min(hi, n_out - 1)
-
-    def exact(u, o, crop):   # is output u computed exactly on the crop [o, o + crop)?
-        top, bottom = start + u * jump - half, start + u * jump + half
-        return (top >= o or o == 0) and (bottom <= o + crop - 1 or o + crop == length)
-
-    for crop in range(jump, length, jump):
-        def origin(y, crop=crop):
-            lo, _ = outputs(y)
-            want = int(np.floor((start + lo * jump - half) / jump)) * jump
-            return int(min(max(want, 0), length - crop))
-        if all(exact(u, origin(y), crop) for y in range(length - patch + 1)
-               for u in outputs(y)):
-            return crop, origin, outputs
-    return None
-
-
-def _incremental_plan(model, shape, patch):
-    """How to run occlusion incrementally on ``model`` for images of ``shape`` and this patch,
-    or None when the full forward pass is as cheap (small images, models that are not a plain
-    chain of same-padded stride-1 convs and pools at the bottom)."""
-    key = (int(shape[0]), int(shape[1]), int(patch))
-    plans = _PLANS.setdefault(model, {})
-    if key in plans:
-        return plans[key]
-    plan = None
-    layers = _chain_layers(model)
-    if layers is not None and not (shape[0] % 2 or shape[1] % 2):
-        total = sum(_macs(layer) for layer in layers)
-        best_cost = 0.8 * total          # only worth it if it saves at least 20 %
-        for i, size, jump, start in _head_geometry(layers):
-            if shape[0] % jump or shape[1] % jump:
-                break
-            head = sum(_macs(layer) for layer in layers[:i + 1])
-            axes = [_axis_plan(int(n), int(patch), size, jump, start) for n in shape[:2]]
-            if None in axes:
-                continue
-            cost = head * axes[0][0] * axes[1][0] / (shape[0] * shape[1]) + (total - head)
-            if cost < best_cost:
-                best_cost, plan = cost, {"split": i, "jump": jump, "axes": axes,
-                                         "saving": 1 - cost / total}
-    if plan is not None:
-        plan.update(_split_functions(model, layers, plan["split"]))
-    plans[key] = plan
-    return plan
-
-
-def _split_functions(model, layers, split):
-    """Compiled head (input -> layer ``split``, any image size) and tail (the rest).
-
-    The layers are applied to plain tensors inside ``tf.function``: unlike calling them on new
-    ``keras.Input`` tensors, that adds no nodes to the model's graph, so ``layer.output`` and
-    ``layer.output_shape`` keep working for every other lesson."""
-    import tensorflow as tf
-
-    import tf_keras as keras
-
-    # a functional model lists its InputLayer first, a Sequential one does not
-    head_layers = [layer for layer in layers[:split + 1]
-                   if not isinstance(layer, keras.layers.InputLayer)]
-    tail_layers = layers[split + 1:]
-
-    def run(chain, t):
-        for layer in chain:
-            t = layer(t, training=False)
-        return t
-
-    return {"head": tf.function(lambda t: run(head_layers, t),
-                                input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)]),
-            "tail": tf.function(lambda t: run(tail_layers, t), input_signature=[tf.TensorSpec(
-                (None,) + tuple(layers[split].get_output_shape_at(0)[1:]), tf.float32)])}
-
-
-def _occlusion_incremental(plan, img, filler, grid, patch, class_index, batch_size):
-    """Class probabilities of the occluded copies at ``grid``, computed with ``plan``."""
-    (cy, origin_y, outs_y), (cx, origin_x, outs_x) = plan["axes"]
-    jump = plan["jump"]
-    clean = np.asarray(plan["head"](img[None]))
-    out = np.empty(len(grid), np.float32)
-    for start in range(0, len(grid), batch_size):
-        chunk = grid[start:start + batch_size]
-        crops = np.empty((len(chunk), cy, cx, 3), np.float32)
-        where = []
-        for b, (y, x) in enumerate(chunk):
-            oy, ox = origin_y(y), origin_x(x)
-            crops[b] = img[oy:oy + cy, ox:ox + cx]
-            crops[b, y - oy:y - oy + patch, x - ox:x - ox + patch] = \
-                filler[y:y + patch, x:x + patch]
-            where.append((oy // jump, ox // jump, outs_y(y), outs_x(x)))
-        heads = np.asarray(plan["head"](crops))
-        mids = np.repeat(clean, len(chunk), axis=0)
-        for b, (vy, vx, (y0, y1), (x0, x1)) in enumerate(where):
-            mids[b, y0:y1 + 1, x0:x1 + 1] = heads[b, y0 - vy:y1 + 1 - vy, x0 - vx:x1 + 1 - vx]
-        probs = np.asarray(plan["tail"](mids))
-        out[start:start + len(chunk)] = probs[:, class_index]
-    return out
 
 
 def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, fill=0.5,
@@ -305,31 +121,34 @@ def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, f
 
     ``method="auto"`` runs the first conv blocks of a large image (VGG16 at 224 px) only on a
     crop around each patch and reuses the rest of the clean image's activations there: the
-    same numbers for about half the work.  ``"full"`` always runs every copy through the whole
-    network; ``"incremental"`` insists on the crop method (an error if the model does not
-    allow it).
+    same numbers for about half the work (``course_helpers/occlusion_fast.py``).  ``"full"``
+    always runs every copy through the whole network (the loop below); ``"incremental"``
+    insists on the crop method (an error if the model does not allow it).
+
+    Written out in lesson 04, "In plain code: occlusion".
     """
+    _checks.model(model)
     img = _checks.image_for(model, image)
     class_index = _checks.check_class(model, class_index)
-    _check_geometry(img.shape[:2], patch, stride)
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    patch, stride = _check_geometry(img.shape[:2], patch, stride)
+    batch_size = batch_limit(img.shape, _checks.integer("batch_size", batch_size, low=1))
+    method = _checks.choice("method", method, ("auto", "full", "incremental"))
     filler = fill_image(img, fill, patch)
     ys = occlusion_positions(img.shape[0], patch, stride)
     xs = occlusion_positions(img.shape[1], patch, stride)
     grid = [(y, x) for y in ys for x in xs]
-    out = np.empty(len(grid), np.float32)
-    batch_size = batch_limit(img.shape, batch_size)
-    if method not in ("auto", "full", "incremental"):
-        raise ValueError(f"method must be 'auto', 'full' or 'incremental', got {method!r}.")
-    plan = None if method == "full" else _incremental_plan(model, img.shape, patch)
+
+    plan = None if method == "full" else _fast.incremental_plan(model, img.shape, patch)
     if method == "incremental" and plan is None:
         raise ValueError(f"{model.name} cannot run occlusion incrementally for a {patch}-px patch "
                          "(it needs a large image and a plain chain of same-padded convs and "
                          "pools at the bottom); use method='full'.")
-    if plan is not None:
-        out = _occlusion_incremental(plan, img, filler, grid, patch, class_index, batch_size)
+    if plan is not None:   # the accelerated path: same numbers, see occlusion_fast.py
+        out = _fast.occlusion_incremental(plan, img, filler, grid, patch, class_index, batch_size)
         return out.reshape(len(ys), len(xs))
+
+    # the reference: cover the patch, predict, keep the class probability
+    out = np.empty(len(grid), np.float32)
     for start in range(0, len(grid), batch_size):
         chunk = grid[start:start + batch_size]
         batch = np.repeat(img[None], len(chunk), axis=0)
@@ -342,6 +161,7 @@ def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, f
 
 def class_probability(model, image, class_index) -> float:
     """The model's probability of ``class_index`` for the unoccluded image.  Lesson 3.4."""
+    _checks.model(model)
     img = _checks.image_for(model, image)
     class_index = _checks.check_class(model, class_index)
     return float(np.asarray(model(img[None], training=False))[0, class_index])
@@ -370,6 +190,7 @@ def occlusion_drop(model, image, class_index, patch: int = 16, stride: int = 8, 
                    batch_size: int = 64) -> np.ndarray:
     """Per pixel: how much the class probability drops, on average, when a patch covers it.
     Positive = the model needs that region.  Lessons 3.4, 3.5."""
+    _checks.model(model)
     img = _checks.image_for(model, image)
     probs = occlusion_map(model, img, class_index, patch, stride, fill, batch_size)
     base = class_probability(model, img, class_index)
@@ -432,6 +253,7 @@ def occlusion_explorer(model, images, class_index=None):
     """
     import ipywidgets as w
 
+    _checks.model(model)
     names, imgs = _checks.names_and_images(images)
     batch = _checks.batch_for(model, imgs)
     labels = _models.class_names(model)

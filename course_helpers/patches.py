@@ -13,127 +13,25 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import tf_keras as keras
 
 from . import _checks
 from . import activations as _acts
-from . import models as _models
+from . import graph as _graph
 from . import plotting as _plotting
 from . import widgets as _widgets
-
-# Layers that leave the spatial grid alone (pointwise or per-channel).
-_SPATIAL_IDENTITY = (keras.layers.InputLayer, keras.layers.BatchNormalization,
-                     keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
-                     keras.layers.Dropout, keras.layers.SpatialDropout2D,
-                     keras.layers.GaussianNoise, keras.layers.LayerNormalization,
-                     keras.layers.Rescaling, keras.layers.Normalization)
-_POOLS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
-
-
-def _same_pad_before(in_size: int, k_eff: int, stride: int) -> int:
-    out = -(-in_size // stride)
-    total = max((out - 1) * stride + k_eff - in_size, 0)
-    return total // 2
-
-
-def _path_to(model, target):
-    """The layers from the input to ``target``; a chain is required."""
-    path = [target]
-    current = target
-    while True:
-        nodes = current._inbound_nodes
-        inbound = []
-        for node in nodes:
-            for lyr in getattr(node, "inbound_layers", []) if isinstance(
-                    getattr(node, "inbound_layers", []), list) else [node.inbound_layers]:
-                if lyr in model.layers:
-                    inbound.append(lyr)
-        inbound = list(dict.fromkeys(inbound))
-        if not inbound:
-            return path[::-1]
-        if len(inbound) > 1:
-            raise ValueError(f"Layer {current.name!r} has several inputs; receptive_field handles "
-                             "chains of layers (like course-cnn and VGG) only.")
-        current = inbound[0]
-        path.append(current)
-
-
-def _axis(value, axis):
-    return int(value[axis]) if isinstance(value, (tuple, list)) else int(value)
-
-
-def receptive_field(model, layer):
-    """``(size, stride, start)`` of conv ``layer``'s units, in input pixels.  Lesson 3.3.
-
-    ``size``: how many input pixels one unit sees (per side); ``stride``: the step between
-    neighbouring units; ``start``: the input coordinate of unit (0, 0)'s centre (pixel i has
-    centre i; half-integers happen after even-sized pooling).  Unit (i, j) sees rows
-    ``start + i*stride - (size-1)/2`` to ``start + i*stride + (size-1)/2`` (some may be padding).
-
-    Computed from the conv/pool stack: kernel sizes, strides, dilation, 'valid' and 'same'
-    padding (TensorFlow puts the odd pixel of 'same' padding after the image).  For
-    non-square settings each value is a pair (rows, columns).
-    """
-    target = _checks.conv_layer(model, layer)
-    axes = []
-    for axis in (0, 1):
-        size, jump, start = 1, 1, 0.0
-        for lyr in _path_to(model, target):
-            if isinstance(lyr, (keras.layers.Conv2D,) + _POOLS):
-                if isinstance(lyr, keras.layers.Conv2D):
-                    k, s = _axis(lyr.kernel_size, axis), _axis(lyr.strides, axis)
-                    d = _axis(lyr.dilation_rate, axis)
-                else:
-                    k, s, d = _axis(lyr.pool_size, axis), _axis(lyr.strides, axis), 1
-                k_eff = d * (k - 1) + 1
-                if lyr.padding == "same":
-                    in_size = lyr.input_shape[1 + axis]
-                    if in_size is None:
-                        raise ValueError("receptive_field needs a model with a fixed input size.")
-                    pad = _same_pad_before(int(in_size), k_eff, s)
-                elif lyr.padding == "valid":
-                    pad = 0
-                else:
-                    raise ValueError(f"Layer {lyr.name!r} uses padding {lyr.padding!r}; only "
-                                     "'valid' and 'same' are supported.")
-                size += (k_eff - 1) * jump
-                start += ((k_eff - 1) / 2 - pad) * jump
-                jump *= s
-            elif isinstance(lyr, keras.layers.ZeroPadding2D):
-                start -= lyr.padding[axis][0] * jump
-            elif isinstance(lyr, _SPATIAL_IDENTITY) or type(lyr).__name__ == "ImageNetPreprocess":
-                continue
-            else:
-                raise ValueError(f"Layer {lyr.name!r} ({type(lyr).__name__}) lies between the input "
-                                 f"and {target.name!r} and its effect on positions is unknown to "
-                                 "receptive_field.")
-        start = int(start) if float(start).is_integer() else float(start)
-        axes.append((size, jump, start))
-    if axes[0] == axes[1]:
-        return axes[0]
-    return tuple((a, b) for a, b in zip(*axes))
-
-
-def unit_box(model, layer, row: int, col: int):
-    """``(top, left, bottom, right)`` of the input pixels unit (row, col) sees (end exclusive;
-    may reach outside the image).  Lesson 3.3."""
-    size, stride, start = receptive_field(model, layer)
-    if isinstance(size, tuple):
-        (sh, sw), (jh, jw), (th, tw) = size, stride, start
-    else:
-        sh = sw = size
-        jh = jw = stride
-        th = tw = start
-    top = int(round(th + row * jh - (sh - 1) / 2))
-    left = int(round(tw + col * jw - (sw - 1) / 2))
-    return top, left, top + sh, left + sw
+from .graph import receptive_field, unit_box  # noqa: F401  (the lesson's names for them)
 
 
 def crop_box(image, box, pad_value: float = 0.5) -> np.ndarray:
     """The pixels of ``image`` inside ``box`` (top, left, bottom, right), grey where the box runs
-    over the border.  Lesson 3.3."""
+    over the border.  Lesson 3.3.
+
+    Written out in lesson 03, "In plain code: one top patch".
+    """
     image = np.asarray(image)
-    top, left, bottom, right = box
+    if len(box) != 4:
+        raise ValueError(f"box must be (top, left, bottom, right), got {box!r}.")
+    top, left, bottom, right = (_checks.integer("box", v) for v in box)
     h, w = image.shape[:2]
     out = np.full((bottom - top, right - left) + image.shape[2:], pad_value, dtype=image.dtype)
     t, l, b, r = max(top, 0), max(left, 0), min(bottom, h), min(right, w)
@@ -182,9 +80,7 @@ def _strongest(act, k, max_per_image):
     if max_per_image is None:
         order = np.argsort(-flat, axis=None, kind="stable")[:k]
         return np.unravel_index(order, act.shape)
-    m = int(max_per_image)
-    if m < 1:
-        raise ValueError(f"max_per_image must be >= 1 or None, got {max_per_image}.")
+    m = _checks.integer("max_per_image", max_per_image, low=1)
     per = np.argsort(-flat, axis=1, kind="stable")[:, :m]            # (n, m)
     vals = np.take_along_axis(flat, per, axis=1)
     order = np.argsort(-vals, axis=None, kind="stable")[:k]
@@ -201,15 +97,17 @@ def top_patches(model, layer, channel, images, k: int = 9, max_per_image=None,
     channel of the same layer and images is instant.  ``max_per_image=1`` takes at most one
     unit per image (more varied rows); ``None`` allows neighbouring units of one image.
     Each crop is the unit's receptive field cut from the original image, ``pad_value`` grey
-    where it runs over the border.
+    where it runs over the border: ``crop_box(image, unit_box(model, layer, row, col))``.
+
+    Written out in lesson 03, "In plain code: one top patch".
     """
+    _checks.model(model)
     batch = _checks.batch_for(model, images)
     acts = _acts.layer_activations(model, layer, batch, batch_size=batch_size)
     channel = _acts.check_channel(acts, channel)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    k = _checks.integer("k", k, low=1)
     act = acts[..., channel]
-    img, rows, cols = _strongest(act, int(k), max_per_image)
+    img, rows, cols = _strongest(act, k, max_per_image)
     boxes = np.array([unit_box(model, layer, r, c) for r, c in zip(rows, cols)], dtype=int)
     crops = np.stack([crop_box(batch[i], b, pad_value) for i, b in zip(img, boxes)]) if len(img) \
         else np.zeros((0, 1, 1, 3), np.float32)
@@ -221,11 +119,14 @@ def top_patches(model, layer, channel, images, k: int = 9, max_per_image=None,
 def channel_class_purity(model, layer, images, labels, k: int = 9, channels=None) -> np.ndarray:
     """Per channel: the share of its top-``k`` images (one unit per image) that come from its
     most common class.  Lesson 3.3 measures "deeper layers respond to more semantic content"
-    with it (chance is about 1/number of classes)."""
+    with it (chance is higher than 1/classes; lesson 03 computes it)."""
+    _checks.model(model)
     batch = _checks.batch_for(model, images)
     labels = np.asarray(labels)
-    if len(labels) != len(batch):
-        raise ValueError(f"Got {len(batch)} images but {len(labels)} labels.")
+    if labels.ndim != 1 or len(labels) != len(batch) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be one class index per image: got {len(batch)} images and "
+                         f"labels of shape {labels.shape}, dtype {labels.dtype}.")
+    k = _checks.integer("k", k, low=1)
     acts = _acts.layer_activations(model, layer, batch)
     channels = range(acts.shape[-1]) if channels is None else channels
     out = []
@@ -237,20 +138,6 @@ def channel_class_purity(model, layer, images, labels, k: int = 9, channels=None
     return np.asarray(out, dtype=np.float32)
 
 
-def mosaic(tiles, ncols: int, gap: int = 2, background: float = 1.0) -> np.ndarray:
-    """Paste equally sized tiles (n, h, w[, 3]) into one image, ``ncols`` per row, with white
-    gaps.  One ``imshow`` of a mosaic draws far faster than a grid of axes.  Lessons 3.2, 3.3."""
-    tiles = np.asarray(tiles, dtype=np.float32)
-    n, h, w = tiles.shape[:3]
-    nrows = max(1, int(np.ceil(n / ncols)))
-    out = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap) + tiles.shape[3:], background,
-                  np.float32)
-    for i in range(n):
-        r, c = divmod(i, ncols)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tiles[i]
-    return out
-
-
 def plot_top_patches(model, layer, channels, images, k: int = 9, max_per_image=1,
                      title: str | None = None, size: float = 0.8, show_values: bool = True):
     """One row per channel, its ``k`` favourite crops left to right (Zeiler & Fergus).  Lesson 3.3.
@@ -259,7 +146,9 @@ def plot_top_patches(model, layer, channels, images, k: int = 9, max_per_image=1
     """
     import matplotlib.pyplot as plt
 
-    channels = list(channels)
+    _checks.model(model)
+    channels = [channels] if isinstance(channels, (int, np.integer)) else list(channels)
+    _checks.nonempty("channels", channels, "pass at least one channel")
     rows = [top_patches(model, layer, c, images, k=k, max_per_image=max_per_image) for c in channels]
     side = rows[0].crops.shape[1]
     gap = max(2, side // 12)
@@ -267,7 +156,7 @@ def plot_top_patches(model, layer, channels, images, k: int = 9, max_per_image=1
     for res in rows:
         for j in range(k):
             tiles.append(res.crops[j] if j < len(res) else np.ones_like(rows[0].crops[0]))
-    image = np.clip(mosaic(tiles, k, gap), 0, 1)
+    image = np.clip(_acts.mosaic(tiles, k, gap), 0, 1)
     fig, ax = plt.subplots(figsize=(size * k + 0.6, size * len(rows) + 0.5))
     ax.imshow(image)
     ax.set_xticks([])
@@ -306,9 +195,13 @@ def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
+    _checks.model(model)
     _, imgs = _checks.names_and_images(images)
     batch = _checks.batch_for(model, imgs)
-    layers = list(layers or _models.conv_layer_names(model))
+    layers = [_checks.conv_layer(model, name).name
+              for name in (_graph.conv_layer_names(model) if layers is None else layers)]
+    _checks.nonempty("layers", layers, "name at least one conv layer, or pass layers=None")
+    k = _checks.integer("k", k, low=1)
     n_ch = {name: int(_acts.activation_model(model, name).output_shape[-1]) for name in layers}
     channel = w.IntSlider(value=0, min=0, max=n_ch[layers[0]] - 1, description="channel")
     layer_box = w.Dropdown(options=layers, value=layers[0], description="layer")
@@ -344,10 +237,10 @@ def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1
         blank = np.ones(batch.shape[1:], np.float32)
         crops = [np.clip(_enlarge(res.crops[j], side), 0, 1) if j < len(res) else blank
                  for j in range(k)]
-        _plotting.set_image(parts["crops"], mosaic(crops, k, gap))
+        _plotting.set_image(parts["crops"], _acts.mosaic(crops, k, gap))
         sources = [batch[res[j].image_index] if j < len(res) else np.ones_like(batch[0])
                    for j in range(k)]
-        _plotting.set_image(parts["sources"], np.clip(mosaic(sources, k, gap), 0, 1))
+        _plotting.set_image(parts["sources"], np.clip(_acts.mosaic(sources, k, gap), 0, 1))
         for j in range(k):
             shown = j < len(res)
             parts["boxes"][j].set_visible(shown)
@@ -368,17 +261,16 @@ def image_tiles(images, size: int, step: int | None = None) -> np.ndarray:
     """Cut each image into square tiles of side ``size`` (every ``step`` pixels, default
     ``size``): many small images from a few big photos, for mining top patches with a
     small-input model.  Lesson 3.3."""
-    if isinstance(images, dict):
-        images = list(images.values())
-    step = int(step or size)
-    if int(size) < 1 or step < 1:
-        raise ValueError(f"size and step must be >= 1, got {size} and {step}.")
+    _, images = _checks.names_and_images(images)
+    size = _checks.integer("size", size, low=1)
+    step = size if step is None else _checks.integer("step", step, low=1)
     out = []
     for img in images:
         img = np.asarray(img, dtype=np.float32)
         h, w = img.shape[:2]
         if h < size or w < size:
-            raise ValueError(f"An image of {h}x{w} is smaller than the tile size {size}.")
+            raise ValueError(f"An image of {h}x{w} is smaller than the tile size {size}: "
+                             f"use size <= {min(h, w)}.")
         for y in range(0, h - size + 1, step):
             for x in range(0, w - size + 1, step):
                 out.append(img[y:y + size, x:x + size])

@@ -1,7 +1,11 @@
 """Shared drawing helpers: image grids, heatmap overlays, captions.  Used by every lesson."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from . import _checks
 
 
 def _plt():
@@ -23,11 +27,16 @@ def normalize(x, per_item_axes=None, eps: float = 1e-8) -> np.ndarray:
 
 def image_grid(images, titles=None, ncols=8, size=1.6, cmap=None, axes_off=True, suptitle=None,
                vmin=None, vmax=None):
-    """Draw a list of images in a grid and return the figure.  Used by every lesson."""
+    """Draw a list of images in a grid and return the figure.  Used by every lesson.
+
+    ``size`` is the side of one cell in inches; an empty ``images`` is a ValueError."""
     plt = _plt()
-    images = list(images)
-    n = max(len(images), 1)
-    ncols = max(1, min(ncols, n))
+    if images is None or isinstance(images, str):
+        raise TypeError(f"images must be a list or array of images, got {images!r:.60}.")
+    images = list(images.values()) if isinstance(images, dict) else list(images)
+    n = len(_checks.nonempty("images", images, "pass at least one image to draw"))
+    size = _checks.number("size", size, positive=True)
+    ncols = min(_checks.integer("ncols", ncols, low=1), n)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
                              squeeze=False)
@@ -76,17 +85,46 @@ def upsample(heatmap, shape) -> np.ndarray:
     from skimage.transform import resize
 
     heatmap = np.asarray(heatmap, dtype=np.float32)
+    if heatmap.ndim != 2:
+        raise ValueError(f"heatmap must be a 2-D map (h, w), got shape {heatmap.shape}; reduce "
+                         "a gradient over its channels first: ch.saliency.reduce_channels(grad).")
     return resize(heatmap, tuple(shape)[:2], order=1, mode="edge", anti_aliasing=False,
                   preserve_range=True).astype(np.float32)
 
 
+def _as_map(heatmap) -> np.ndarray:
+    """``heatmap`` as a 2-D map.  A value per colour channel (a raw input gradient, (H, W, 3))
+    becomes its largest absolute value over the channels, with a warning that says so."""
+    hm = np.asarray(heatmap, dtype=np.float32)
+    while hm.ndim > 2 and hm.shape[0] == 1:   # a batch of one
+        hm = hm[0]
+    if hm.ndim == 3 and hm.shape[-1] == 1:
+        hm = hm[..., 0]
+    if hm.ndim == 3 and hm.shape[-1] in (3, 4):
+        warnings.warn(f"heatmap has shape {hm.shape}: one value per colour channel (a raw "
+                      "gradient?). It is drawn as the largest absolute value over the channels, "
+                      "as ch.saliency.reduce_channels does; pass a 2-D map (H, W) to silence "
+                      "this warning.", UserWarning, stacklevel=3)
+        hm = np.abs(hm).max(axis=-1)
+    if hm.ndim != 2:
+        raise ValueError(f"heatmap must be a 2-D map (H, W), got shape {hm.shape}.")
+    return hm
+
+
 def overlay(image, heatmap, ax=None, alpha=0.5, cmap="jet", title=None, colorbar=False):
-    """Draw ``heatmap`` (any size, upsampled) over ``image``.  Lessons 3.2, 3.4, 3.5, 5."""
+    """Draw ``heatmap`` (any size, upsampled) over ``image``.  Lessons 3.2, 3.4, 3.5, 5.
+
+    A raw (H, W, 3) gradient is reduced to max |.| over R, G, B (the saliency rule,
+    ``ch.saliency.reduce_channels``) with a warning, rather than drawn as colours.
+    """
     plt = _plt()
+    image = np.asarray(image)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"image must be one image (H, W, 3) or (H, W), got shape {image.shape}.")
+    hm = upsample(_as_map(heatmap), image.shape[:2])
+    alpha = _checks.number("alpha", alpha, low=0, high=1)
     if ax is None:
         _, ax = plt.subplots(figsize=(3.2, 3.2))
-    image = np.asarray(image)
-    hm = upsample(heatmap, image.shape[:2])
     ax.imshow(image)
     im = ax.imshow(hm, cmap=cmap, alpha=alpha)
     if colorbar:

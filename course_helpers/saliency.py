@@ -5,6 +5,9 @@ Instead of differentiating the loss with respect to the weights, differentiate o
 (R, G, B); the saliency map keeps the largest absolute one (Simonyan et al. 2014).  SmoothGrad
 (Smilkov et al. 2017) averages the absolute gradients of noisy copies of the image.
 
+The gradient is TensorFlow's own (``tf.GradientTape``), compiled once per model with
+``tf.function``: the lesson's six lines, plus batching and one cache.
+
 "Does it look at the object?": :func:`object_share` and :func:`pointing_hit` score a map against
 an object mask; :func:`localization_scores` runs both methods (saliency and occlusion) over
 generated shapes, whose masks are known.
@@ -20,7 +23,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from . import _fastgrad, _checks
+from . import _checks
 from . import models as _models
 from . import occlusion as _occlusion
 from . import plotting as _plotting
@@ -29,18 +32,16 @@ from . import widgets as _widgets
 _GRADIENT_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def gradient_function(model, fast: bool = True):
+def gradient_function(model):
     """The compiled gradient step for ``model``, built once and cached.  Lessons 3.5, 5.
 
     ``f(x, classes)`` takes a float32 batch (n, H, W, 3) and int32 class indices (n,) and
     returns ``(gradients, scores)``: d score[i, classes[i]] / d x[i] and the scores, where the
-    scores are the model's outputs before softmax (``ch.models.logits_model``).  With ``fast``
-    (the default) the convolutions and Dense layers pass their gradients back with faster
-    kernels (``course_helpers._fastgrad``; same numbers); ``fast=False`` is TensorFlow's own
-    backward pass, kept for comparison.
+    scores are the model's outputs before softmax (``ch.models.logits_model``).  It is a plain
+    ``tf.GradientTape`` under ``tf.function``: TensorFlow's own backward pass.
     """
-    per_model = _GRADIENT_FNS.setdefault(model, {})
-    fn = per_model.get(bool(fast))
+    _checks.model(model)
+    fn = _GRADIENT_FNS.get(model)
     if fn is None:
         logits = _models.logits_model(model)
         h, w = _checks.input_size(model)
@@ -52,41 +53,56 @@ def gradient_function(model, fast: bool = True):
                 picked = tf.gather(scores, classes, axis=1, batch_dims=1)
             return tape.gradient(picked, x), picked
 
-        if fast:
-            gradients = _fastgrad.traced_with_fast_gradients(logits, gradients)
         fn = tf.function(gradients, input_signature=[tf.TensorSpec((None, h, w, 3), tf.float32),
                                                      tf.TensorSpec((None,), tf.int32)])
-        per_model[bool(fast)] = fn
+        _GRADIENT_FNS[model] = fn
     return fn
 
 
 def _classes(model, class_indices, n):
     if isinstance(class_indices, numbers.Integral) and not isinstance(class_indices, bool):
         class_indices = [class_indices] * n
+    if isinstance(class_indices, (str, bytes)) or not hasattr(class_indices, "__len__"):
+        raise TypeError(f"class_indices must be one class index or one per image, got "
+                        f"{class_indices!r}.")
     class_indices = list(class_indices)
     if len(class_indices) != n:
-        raise ValueError(f"Got {n} images but {len(class_indices)} class indices.")
+        raise ValueError(f"Got {n} images but {len(class_indices)} class indices: pass one index "
+                         "for all images or one per image.")
     return np.array([_checks.check_class(model, c) for c in class_indices], np.int32)
 
 
 def input_gradient(model, images, class_indices, batch_size: int = 32) -> np.ndarray:
     """d(class score before softmax)/d(pixel) for each image, shape (n, H, W, 3).  Lesson 3.5.
 
-    ``class_indices`` is one index for all images or one per image.
+    ``class_indices`` is one index for all images or one per image.  The images go through
+    :func:`gradient_function` in batches of ``batch_size`` (fewer for large images:
+    ``ch.occlusion.batch_limit``).
+
+    Written out in lesson 04, "In plain code: saliency".
     """
+    _checks.model(model)
     batch = _checks.batch_for(model, images)
     classes = _classes(model, class_indices, len(batch))
+    batch_size = _checks.integer("batch_size", batch_size, low=1)
+    batch_size = _occlusion.batch_limit(batch.shape[1:], batch_size, _occlusion.GRADIENT_BATCH_PIXELS)
     fn = gradient_function(model)
-    batch_size = _occlusion.batch_limit(batch.shape[1:], batch_size,
-                                        _occlusion.GRADIENT_BATCH_PIXELS)
     out = [fn(tf.constant(batch[i:i + batch_size]), tf.constant(classes[i:i + batch_size]))[0]
-           for i in range(0, len(batch), int(batch_size))]
+           for i in range(0, len(batch), batch_size)]
     return np.concatenate([np.asarray(g) for g in out])
 
 
 def reduce_channels(gradients) -> np.ndarray:
-    """The source's rule: for each pixel, the largest absolute derivative over R, G, B."""
-    return np.abs(np.asarray(gradients)).max(axis=-1)
+    """The source's rule: for each pixel, the largest absolute derivative over R, G, B.
+
+    ``gradients`` has shape (..., H, W, 3); the result (..., H, W).
+
+    Written out in lesson 04, "In plain code: saliency".
+    """
+    gradients = np.asarray(gradients)
+    if gradients.ndim < 3 or gradients.shape[-1] != 3:
+        raise ValueError(f"gradients must have shape (..., H, W, 3), got {gradients.shape}.")
+    return np.abs(gradients).max(axis=-1)
 
 
 def saliency_map(model, image, class_index, smooth_samples: int = 0, noise: float = 0.15,
@@ -98,14 +114,16 @@ def saliency_map(model, image, class_index, smooth_samples: int = 0, noise: floa
     the absolute gradients of that many noisy copies (Gaussian, standard deviation ``noise``
     times the image's value range, seeded by ``seed``) are averaged first, in batches of
     ``batch_size`` (fewer for large images: ``ch.occlusion.batch_limit``).
+
+    Written out in lesson 04, "In plain code: saliency" and "In plain code: SmoothGrad".
     """
+    _checks.model(model)
     img = _checks.image_for(model, image)
     class_index = _checks.check_class(model, class_index)
-    if isinstance(smooth_samples, bool) or not isinstance(smooth_samples, numbers.Integral) \
-            or smooth_samples < 0:
-        raise ValueError(f"smooth_samples must be an integer >= 0, got {smooth_samples!r}.")
-    if not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a number >= 0, got {noise!r}.")
+    smooth_samples = _checks.integer("smooth_samples", smooth_samples, low=0)
+    noise = _checks.number("noise", noise, low=0,
+                           fix="It is a fraction of the image's value range, e.g. 0.15.")
+    batch_size = _checks.integer("batch_size", batch_size, low=1)
     fn = gradient_function(model)
     if smooth_samples == 0:
         grad, _ = fn(tf.constant(img[None]), tf.constant([class_index], tf.int32))
@@ -117,10 +135,12 @@ def saliency_map(model, image, class_index, smooth_samples: int = 0, noise: floa
                                         _occlusion.GRADIENT_BATCH_PIXELS)
     for start in range(0, smooth_samples, batch_size):
         m = min(batch_size, smooth_samples - start)
-        noisy = (img[None] + rng.normal(0.0, sigma, (m,) + img.shape)).astype(np.float32)
+        noisy = rng.normal(0.0, sigma, (m,) + img.shape)
+        noisy += img                                   # in place: the same sums, one array less
+        noisy = noisy.astype(np.float32)
         grad, _ = fn(tf.constant(noisy), tf.constant([class_index] * m, tf.int32))
-        total += np.abs(np.asarray(grad)).sum(axis=0)
-    return (total / smooth_samples).max(axis=-1)
+        total += np.abs(grad.numpy()).sum(axis=0)
+    return reduce_channels(total / smooth_samples)
 
 
 def saliency_maps(model, images, class_indices, batch_size: int = 32) -> np.ndarray:
@@ -208,6 +228,7 @@ def localization_scores(model, images, masks, class_indices, patch: int = 12, st
 
     The occlusion map is the per-pixel probability drop (``ch.occlusion.occlusion_drop``).
     """
+    _checks.model(model)
     batch = _checks.batch_for(model, images)
     masks = np.asarray(masks, dtype=bool)
     if masks.shape != batch.shape[:3]:
@@ -302,6 +323,8 @@ def plot_localization(model, images, masks, class_indices, n: int = 6, patch: in
     and each map's maximum (+, green on the object, red off it).  Lesson 3.5."""
     import matplotlib.pyplot as plt
 
+    _checks.model(model)
+    n = _checks.integer("n", n, low=1)
     batch = _checks.batch_for(model, images)[:n]
     masks = np.asarray(masks, bool)[:n]
     if not isinstance(class_indices, numbers.Integral):
@@ -333,6 +356,8 @@ def plot_localization(model, images, masks, class_indices, n: int = 6, patch: in
 
 def top_classes(model, image, k: int = 5):
     """[(class index, name, probability)] of the model's top-``k`` predictions.  Lesson 3.5."""
+    _checks.model(model)
+    k = _checks.integer("k", k, low=1)
     img = _checks.image_for(model, image)
     probs = np.asarray(model(img[None], training=False))[0]
     names = _models.class_names(model)
@@ -344,6 +369,7 @@ def saliency_explorer(model, images, smoothing=(0, 10, 25, 50)):
     """Widget for lesson 3.5: image, class (the top-5 predictions) and SmoothGrad samples."""
     import ipywidgets as w
 
+    _checks.model(model)
     names, imgs = _checks.names_and_images(images)
     batch = _checks.batch_for(model, imgs)
 

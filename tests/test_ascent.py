@@ -287,20 +287,29 @@ def test_bad_inputs_raise_clear_errors(course_model):
             ascent.visualize_filter(course_model, layer, 0, steps=1)
     with pytest.raises(ValueError, match="No layer named"):
         ascent.visualize_filter(course_model, "conv9", 0, steps=1)
-    with pytest.raises(ValueError, match="steps must be >= 0"):
+    with pytest.raises(ValueError, match="steps must be at least 0, got -1"):
         ascent.visualize_class(course_model, 0, steps=-1)
-    with pytest.raises(ValueError, match="lr must be > 0"):
+    with pytest.raises(ValueError, match="lr must be greater than 0, got -0.1.*walk downhill"):
         ascent.visualize_class(course_model, 0, steps=1, lr=-0.1)
-    with pytest.raises(ValueError, match="l2 must be >= 0"):
+    with pytest.raises(ValueError, match="l2 must be at least 0, got -1"):
         ascent.visualize_class(course_model, 0, steps=1, l2=-1)
-    with pytest.raises(TypeError, match="steps must be an integer"):
+    with pytest.raises(ValueError, match="blur_sigma must be at least 0"):
+        ascent.visualize_filter(course_model, "conv1", 0, steps=1, blur_sigma=-1)
+    with pytest.raises(TypeError, match="steps must be a whole number"):
         ascent.visualize_class(course_model, 0, steps=2.5)
+    with pytest.raises(TypeError, match="lr must be a number"):
+        ascent.visualize_class(course_model, 0, steps=1, lr="fast")
     with pytest.raises(ValueError, match="resize it"):
         ascent.visualize_class(course_model, 0, steps=1, start=np.zeros((32, 32, 3)))
     with pytest.raises(ValueError, match="NaN"):
         ascent.visualize_class(course_model, 0, steps=1, start=np.full((64, 64, 3), np.nan))
     with pytest.raises(ValueError, match="not a Conv2D"):
         ascent.deep_dream(course_model, np.zeros((64, 64, 3)), "logits", steps=1)
+    # A layer index (as keras-vis allowed), numpy ints and whole floats are converted.
+    index = [layer.name for layer in course_model.layers].index("conv2")
+    a, _ = ascent.visualize_filter(course_model, np.int64(index), np.int32(3), steps=np.int64(2))
+    b, _ = ascent.visualize_filter(course_model, "conv2", 3, steps=2.0)
+    np.testing.assert_array_equal(a, b)
     # Grayscale uint8 starts are converted, not rejected.
     img, _ = ascent.visualize_class(course_model, 0, steps=1,
                                     start=np.full((64, 64), 128, np.uint8))
@@ -319,26 +328,96 @@ def test_explorer_redraws_and_tracks_the_layer(course_model):
     assert "conv4 channel 7" in box.state["figure"].axes[0].get_title()
 
 
-def test_exercise_checks(course_model):
+def _eager_ascent(model, class_index, x, steps, lr, l2, tv, blur_every, blur_sigma, jitter=0,
+                  seed=0):
+    """The method written out plainly, eagerly: TensorFlow's gradient of the class score (of the
+    image rolled by the step's seeded shift), RMS normalization, a NumPy total-variation
+    gradient, L2 decay, SciPy's blur, clipping."""
     import tensorflow as tf
 
-    view = ch.models.logits_model(course_model)
-
-    def good(x, class_index, lr):
-        x = tf.convert_to_tensor(x[None])
+    view = keras.Model(model.inputs, model.get_layer("logits").output)
+    x = x.astype(np.float64)
+    for t in range(steps):
+        xt = tf.constant(x[None], tf.float32)
+        shift = tf.random.stateless_uniform([2], seed=[seed, t], minval=-jitter,
+                                            maxval=jitter + 1, dtype=tf.int32)
         with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = view(x)[0, class_index]
-        return (x + lr * tape.gradient(score, x))[0].numpy()
+            tape.watch(xt)
+            score = view(tf.roll(xt, shift, axis=[1, 2]) if jitter else xt,
+                         training=False)[0, class_index]
+        g = tape.gradient(score, xt)[0].numpy().astype(np.float64)
+        g = g / (np.sqrt(np.mean(g ** 2)) + 1e-8)
+        g = g - tv * _tv_numpy(x)[1] - l2 * (x - 0.5)
+        x = x + lr * g
+        if blur_every and (t + 1) % blur_every == 0:
+            x = ndi.gaussian_filter(x, sigma=(blur_sigma, blur_sigma, 0), mode="mirror",
+                                    truncate=3.0)
+        x = np.clip(x, 0, 1)
+    return x
 
-    def descent(x, class_index, lr):
-        return 2 * x - good(x, class_index, lr)
 
-    assert ch.exercises.check_ascent_step(good, course_model) is True
-    assert ch.exercises.check_ascent_step(descent, course_model) is False
-    assert ch.exercises.check_ascent_step(..., course_model) is False
-    plain, _ = ascent.visualize_class(course_model, 4, steps=32, l2=0, jitter=0, blur_every=0,
-                                      clip=False)
-    assert ch.exercises.check_smooth_class_model(course_model, 4, plain) is False
-    nice, _ = ascent.visualize_class(course_model, 4, steps=64, l2=1.0, blur_every=2, tv=0.2)
-    assert ch.exercises.check_smooth_class_model(course_model, 4, nice) is True
+def test_compiled_ascent_equals_a_plain_eager_loop(course_model):
+    """The compiled step (TensorFlow's own gradients under tf.function) gives the numbers of the
+    method written out step by step."""
+    x0 = np.random.default_rng(7).uniform(0.3, 0.7, (64, 64, 3)).astype(np.float32)
+    kw = dict(steps=6, lr=0.05, l2=0.2, tv=0.05, blur_every=2, blur_sigma=0.7)
+    img, _ = ascent.visualize_class(course_model, 3, start=x0, jitter=0, clip=True, **kw)
+    want = _eager_ascent(course_model, 3, x0, **kw)
+    assert np.abs(img - x0).max() > 0.1   # the run moved the image: the check is not vacuous
+    np.testing.assert_allclose(img, want, atol=1e-5)
+    img, _ = ascent.visualize_class(course_model, 3, start=x0, jitter=2, seed=5, clip=True, **kw)
+    np.testing.assert_allclose(img, _eager_ascent(course_model, 3, x0, jitter=2, seed=5, **kw),
+                               atol=1e-5)
+    assert np.abs(img - want).max() > 1e-3   # the jitter changed the run
+
+
+def test_total_variation_has_one_definition(rng):
+    """One name per idea: the package defines total_variation once (the ascent's image prior),
+    and its value is the NumPy formula sum(sqrt(dy^2 + dx^2 + eps^2) - eps)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(ch.__file__).parent
+    defs = [str(path.relative_to(root)) for path in root.rglob("*.py")
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef) and node.name == "total_variation"]
+    assert defs == ["ascent/regularizers.py"], defs
+    x = rng.uniform(0, 1, (9, 11, 3))
+    dy, dx = x[1:, :-1] - x[:-1, :-1], x[:-1, 1:] - x[:-1, :-1]
+    want = (np.sqrt(dy ** 2 + dx ** 2 + ascent.TV_EPS ** 2) - ascent.TV_EPS).sum()
+    assert ascent.total_variation(x) == pytest.approx(want, rel=1e-5)
+    assert ascent.total_variation(np.stack([x, x])) == pytest.approx(2 * want, rel=1e-5)
+    assert ascent.total_variation(np.full((9, 11, 3), 0.3)) == 0.0
+    with pytest.raises(AttributeError, match="ascent.total_variation"):
+        ch.style.total_variation
+
+
+def test_models_are_checked(course_model):
+    import keras as keras3
+
+    k3 = keras3.Sequential([keras3.Input((8, 8, 3)), keras3.layers.Conv2D(2, 3)])
+    for bad, match in ((None, "model is None.*load_model"),
+                       ("course-cnn", "string 'course-cnn'.*load_model\\('course-cnn'\\)"),
+                       (k3, "Keras 3 model.*tf_keras")):
+        for call in (lambda: ascent.visualize_class(bad, 0, steps=1),
+                     lambda: ascent.visualize_filter(bad, "conv1", 0, steps=1),
+                     lambda: ascent.objective_value(bad, np.zeros((64, 64, 3)), class_index=0),
+                     lambda: ascent.start_image(bad),
+                     lambda: ascent.plain_ascent_frames(bad, 0, steps=1),
+                     lambda: ascent.deep_dream(bad, np.zeros((64, 64, 3)), "conv1", steps=1),
+                     lambda: ascent.ascent_explorer(bad)):
+            with pytest.raises(TypeError, match=match):
+                call()
+
+
+def test_keep_best_false_returns_the_last_image(tiny_model, x16):
+    """keep_best=False (the lesson's plain loop) returns the last image, even when an earlier
+    one scored higher; the default returns the best image seen."""
+    kw = dict(steps=4, lr=0.5, start=x16, **{**OFF, "l2": 3.0, "clip": True})
+    last = ascent.visualize_class(tiny_model, 1, keep_best=False, **kw)
+    best = ascent.visualize_class(tiny_model, 1, **kw)
+    np.testing.assert_allclose(last.history, best.history, atol=1e-6)
+    assert np.argmax(last.history) < len(last.history) - 1   # an earlier image was better
+    assert _logits(tiny_model, last.image)[1] == pytest.approx(last.history[-1], abs=1e-5)
+    assert _logits(tiny_model, best.image)[1] == pytest.approx(best.history.max(), abs=1e-5)
+    assert not np.allclose(last.image, best.image)

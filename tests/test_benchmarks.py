@@ -38,6 +38,28 @@ def test_row_checks_against_hand_computed_ratios(bench):
     occ = bench.Row("m", "occlusion", 1.2, bound=1.0, bound_name="n·Fb", checks=[("bound", 1.3)])
     assert occ.results() == [("≤ 1.3 × n·Fb (1.20)", True)]
     assert bench.missed([r, occ]) == [(r, "≤ 2.5 F")]
+    sal = bench.Row("m", "saliency", 0.12, bound=0.1, bound_name="G", peer_seconds=0.12,
+                    checks=[("bound", 1.15), ("peer", 1.0)])
+    assert sal.results() == [("≤ 1.15 × G (1.20)", False), ("faster than peer", False)]
+    sal.peer_seconds = 0.13
+    assert sal.results()[1] == ("faster than peer", True)
+
+
+def test_merge_keeps_old_rows_replaces_new_ones_and_drops_obsolete_ones(bench):
+    Row = bench.Row
+    old = [Row("a", "F: forward", 1.0, measured="d1"), Row("a", "saliency", 3.0, measured="d1"),
+           Row("a", "the compiled gradient call alone", 2.0, measured="d1"),
+           Row("a", "Grad-CAM", 5.0, measured="d1"), Row("b", "widget", 0.1, measured="d1")]
+    new = [Row("a", "F: forward", 1.1, measured="d2"), Row("a", "G: gradient call", 2.1,
+                                                              measured="d2"),
+           Row("a", "saliency", 2.2, measured="d2")]
+    merged = bench.merge_rows(old, new)
+    assert [(r.group, r.name, r.seconds) for r in merged] == [
+        ("a", "F: forward", 1.1), ("a", "G: gradient call", 2.1), ("a", "saliency", 2.2),
+        ("a", "Grad-CAM", 5.0), ("b", "widget", 0.1)]
+    text = bench.write_results("/dev/null", merged)
+    assert "not measured again on d2: they come from the run of d1" in text
+    assert "| a | Grad-CAM (run of d1) |" in text and "| a | saliency |" in text
 
 
 def test_table_from_course_cnn_rows(bench, tmp_path):
@@ -45,6 +67,11 @@ def test_table_from_course_cnn_rows(bench, tmp_path):
                              occlusion=(32, 16))
     names = [r.name for r in rows]
     assert names[0].startswith("F:") and "saliency" in names and names[-1].startswith("occlusion")
+    g = rows[[n.startswith("G:") for n in names].index(True)]
+    sal = rows[names.index("saliency")]
+    assert sal.bound == g.seconds > 0 and sal.bound_name == "G"
+    assert [t for t, _ in sal.results()] == [f"≤ 1.15 × G ({sal.seconds / g.seconds:.2f})",
+                                             "faster than peer"]
     table = bench.format_table(rows)
     lines = table.splitlines()
     assert lines[0] == bench.TABLE_HEADER.splitlines()[0]
@@ -58,6 +85,21 @@ def test_table_from_course_cnn_rows(bench, tmp_path):
     text = bench.write_results(out, rows, [{"notebook": "01_x", "model": "course-cnn", "mb": 900.0,
                                             "how": "test"}], repeats=1)
     assert out.read_text() == text and "| 01_x | course-cnn | 900 MB |" in text
+    assert "## Package" in text and "_fastgrad" not in text and "fast=" not in text
+
+
+def test_package_section_is_computed_from_the_source(bench, monkeypatch):
+    from course_helpers.tools import shape
+
+    text = bench.package_section()
+    for name in shape.module_files():
+        short = name.replace("course_helpers.", "", 1)
+        assert f"| {short} |" in text, name
+    assert ("no cycles." in text) == (shape.find_cycle(shape.import_graph()) is None)
+    largest = max(shape.line_counts().items(), key=lambda kv: kv[1])
+    assert f"now `{largest[0]}` ({largest[1]} lines" in text or "not available" in text
+    monkeypatch.setattr(shape, "import_graph", lambda pkg=None: {"p.a": {"p.b"}, "p.b": {"p.a"}})
+    assert "CYCLE p.a -> p.b -> p.a." in bench.package_section()
 
 
 def test_the_occlusion_peer_computes_the_same_map(bench, course_model, shapes):

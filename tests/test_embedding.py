@@ -143,7 +143,7 @@ def test_thumbnail_canvas_puts_each_image_at_its_point():
     pts = np.array([[0.0, 1.0], [1.0, 0.0]])   # top-left and bottom-right of the unit square
     canvas = embedding.thumbnail_canvas(pts, imgs, [0, 1], colours, size=110, thumb=10)
     assert canvas.shape == (110, 110, 4)
-    lo, hi = embedding._MAP_LIMITS
+    lo, hi = embedding.plots._MAP_LIMITS
     for (x, y), img, colour in zip(pts, imgs, colours):
         col = int((x - lo) / (hi - lo) * 110)
         row = int((1 - (y - lo) / (hi - lo)) * 110)
@@ -183,6 +183,53 @@ def test_exercise_checks(rng):
     assert ch.exercises.check_nearest_neighbours(right, f, 3, 5)
     assert not ch.exercises.check_nearest_neighbours(np.argsort(np.linalg.norm(f - f[3], axis=1))[:5], f, 3, 5)
     assert not ch.exercises.check_nearest_neighbours(..., f, 3, 5)
-    results = {"pixels": {"knn_accuracy": 0.2}, "embedding": {"knn_accuracy": 0.95}}
-    assert ch.exercises.check_best_layer("embedding", results)
-    assert not ch.exercises.check_best_layer("pixels", results)
+
+
+def _keras3_model():
+    import keras   # Keras 3, not the tf-keras this course uses
+
+    inp = keras.Input((16, 16, 3))
+    return keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(inp)))
+
+
+BAD_MODELS = [(None, r"model is None.*load_model\('course-cnn'\)"),
+              ("course-cnn", r"string 'course-cnn'.*ch.models.load_model\('course-cnn'\)"),
+              ("keras3", r"Keras 3 model.*tf_keras")]
+
+
+@pytest.mark.parametrize("bad, message", BAD_MODELS)
+def test_a_model_that_is_not_a_loaded_tf_keras_model_is_named(bad, message, small_images):
+    bad = _keras3_model() if bad == "keras3" else bad
+    calls = [lambda: embedding.extract_features(bad, small_images),
+             lambda: embedding.cached_features(bad, small_images),
+             lambda: embedding.penultimate_layer(bad),
+             lambda: embedding.compare_layers(bad, small_images, np.zeros(37), ["fc"]),
+             lambda: embedding.embedding_explorer(bad, small_images, np.zeros(37))]
+    for call in calls:
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
+def test_a_layer_given_by_index_is_that_layer(tiny_model, small_images):
+    fc = [lyr.name for lyr in tiny_model.layers].index("fc")
+    for index in (fc, np.int64(fc), fc - len(tiny_model.layers)):
+        np.testing.assert_array_equal(embedding.extract_features(tiny_model, small_images, index),
+                                      embedding.extract_features(tiny_model, small_images, "fc"))
+    with pytest.raises(ValueError, match="layer index 99 is out of range.*0 to 7"):
+        embedding.extract_features(tiny_model, small_images, 99)
+
+
+def test_empty_images_and_bad_sizes_are_named(tiny_model):
+    for empty in ([], np.zeros((0, 16, 16, 3), np.float32)):
+        with pytest.raises(ValueError, match="No images given: embedding_explorer"):
+            embedding.embedding_explorer(tiny_model, empty, [])
+    pts = np.array([[0.2, 0.3], [0.8, 0.6]])
+    imgs = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    colours = [(1.0, 0.0, 0.0, 1.0)]
+    np.testing.assert_array_equal(embedding.thumbnail_canvas(pts, imgs, [0, 0], colours, size=64.0),
+                                  embedding.thumbnail_canvas(pts, imgs, [0, 0], colours, size=64))
+    for bad in (2.5, "64"):
+        with pytest.raises(TypeError, match=f"size must be a whole number, got .*{bad}"):
+            embedding.thumbnail_canvas(pts, imgs, [0, 0], colours, size=bad)
+    with pytest.raises(ValueError, match="pool must be one of"):
+        embedding.extract_features(tiny_model, imgs, pool="mean")

@@ -107,7 +107,7 @@ def test_bad_inputs_give_clear_errors(course_model, shapes):
         kerasvis.saliency(course_model, images[0], 0, smooth_samples=-1)
     with pytest.raises(ValueError, match="Unknown method"):
         kerasvis.compare_methods(course_model, images[:1], 0, methods=("LIME",))
-    with pytest.raises(TypeError, match="Keras model"):
+    with pytest.raises(TypeError, match=r"string 'course-cnn'.*ch.models.load_model\('course-cnn'\)"):
         kerasvis.toolbox("course-cnn")
     # uint8 and grayscale images are converted, class names accepted
     u8 = (images[0] * 255).astype(np.uint8)
@@ -170,7 +170,7 @@ def test_captions_are_drawn_on_the_pictures(shapes):
     hm[0, 0] = 1
     over = kerasvis.captioned_overlay(img, hm, "", size=128)
     assert np.abs(over - plain)[:16, :16].mean() > np.abs(over - plain)[-16:, -16:].mean()
-    with pytest.raises(ValueError, match="2-D heatmap"):
+    with pytest.raises(ValueError, match=r"2-D map \(H, W\), got shape \(2, 8, 8\)"):
         kerasvis.captioned_overlay(img, np.zeros((2, 8, 8)))
 
 
@@ -209,3 +209,75 @@ def test_exercise_checks(course_model, shapes):
     assert not ch.exercises.check_translated_saliency(..., course_model, img)
     assert ch.exercises.check_cam_layer("conv4_relu", course_model)
     assert not ch.exercises.check_cam_layer("conv4", course_model)
+
+
+def _keras3_model():
+    import keras   # Keras 3, not the tf-keras this course uses
+
+    inp = keras.Input((64, 64, 3))
+    return keras.Model(inp, keras.layers.Dense(6)(keras.layers.Flatten()(inp)))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (None, r"model is None.*load_model\('course-cnn'\)"),
+    ("course-cnn", r"string 'course-cnn'.*ch.models.load_model\('course-cnn'\)"),
+    ("keras3", r"Keras 3 model.*tf_keras")])
+def test_a_model_that_is_not_a_loaded_tf_keras_model_is_named(bad, message, shapes):
+    bad = _keras3_model() if bad == "keras3" else bad
+    img = shapes[0][0]
+    calls = [lambda: kerasvis.toolbox(bad), lambda: kerasvis.cam_layer(bad),
+             lambda: kerasvis.saliency(bad, img, 0), lambda: kerasvis.gradcam(bad, img, 0),
+             lambda: kerasvis.gradcam_plus_plus(bad, img, 0), lambda: kerasvis.scorecam(bad, img, 0),
+             lambda: kerasvis.compare_methods(bad, img[None], 0),
+             lambda: kerasvis.activation_maximization(bad, class_index=0, steps=1, progress=False),
+             lambda: kerasvis.kerasvis_explorer(bad, [img])]
+    for call in calls:
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
+def test_a_non_positive_learning_rate_is_refused_not_minimized(tiny_model):
+    for bad in (-0.05, 0):
+        with pytest.raises(ValueError, match=rf"learning_rate must be greater than 0, got "
+                                             rf"{float(bad)}.*lower the score.*learning_rate=0.05"):
+            kerasvis.activation_maximization(tiny_model, class_index=0, learning_rate=bad,
+                                             steps=2, progress=False)
+    with pytest.raises(TypeError, match="learning_rate must be a number, got '0.05'"):
+        kerasvis.activation_maximization(tiny_model, class_index=0, learning_rate="0.05", steps=2)
+
+
+def test_a_layer_given_by_index_is_that_layer(tiny_model, course_model):
+    c1 = [lyr.name for lyr in tiny_model.layers].index("c1")
+    run = lambda layer: kerasvis.activation_maximization(tiny_model, layer=layer, filter_index=1,
+                                                         steps=3, progress=False)
+    np.testing.assert_array_equal(run(c1), run("c1"))
+    np.testing.assert_array_equal(run(np.int32(c1)), run("c1"))
+    conv3 = [lyr.name for lyr in course_model.layers].index("conv3")
+    assert kerasvis.cam_layer(course_model, conv3) == "conv3_relu"
+    with pytest.raises(ValueError, match="layer index 99 is out of range"):
+        kerasvis.cam_layer(course_model, 99)
+
+
+def test_sizes_are_whole_numbers_and_explorers_need_images(course_model, shapes):
+    img = shapes[0][0]
+    np.testing.assert_array_equal(kerasvis.captioned_overlay(img, None, "a", size=64.0),
+                                  kerasvis.captioned_overlay(img, None, "a", size=64))
+    for bad in (2.5, "64"):
+        with pytest.raises(TypeError, match=f"size must be a whole number, got .*{bad}"):
+            kerasvis.captioned_overlay(img, None, "a", size=bad)
+    for empty in ({}, [], np.zeros((0, 64, 64, 3), np.float32)):
+        with pytest.raises(ValueError, match="images is empty"):
+            kerasvis.kerasvis_explorer(course_model, empty)
+    with pytest.raises(ValueError, match="images is empty"):
+        kerasvis.saliency(course_model, [], 0)
+    with pytest.raises(ValueError, match="images is empty"):
+        kerasvis.plot_maximized([], [])
+
+
+def test_captioned_overlay_reduces_a_raw_gradient_like_overlay(shapes, rng):
+    img = shapes[0][0]
+    grad = rng.normal(size=(64, 64, 3)).astype(np.float32)
+    with pytest.warns(UserWarning, match="reduce_channels"):
+        got = kerasvis.captioned_overlay(img, grad, "g", size=64)
+    reduced = np.max(np.abs(grad), axis=-1)
+    np.testing.assert_allclose(got, kerasvis.captioned_overlay(img, reduced, "g", size=64), atol=1e-6)

@@ -101,7 +101,7 @@ def test_corrupt_or_missing_weights_give_clear_errors(tmp_path, monkeypatch):
     shutil.copy(src / "course-cnn.json", tmp_path / "course-cnn.json")
     shutil.copy(src / "imagenet_classes.txt", tmp_path / "imagenet_classes.txt")
     monkeypatch.setattr(ch.config, "data_dir", lambda: tmp_path)
-    with pytest.raises(FileNotFoundError, match="course_helpers.train"):
+    with pytest.raises(FileNotFoundError, match="course_helpers.tools.train"):
         models.load_model("course-cnn")
     (tmp_path / "course-cnn.weights.h5").write_bytes(b"garbage" * 100)
     with pytest.raises(ValueError, match="corrupt"):
@@ -154,33 +154,81 @@ def test_activation_layer_follows_bn_and_relu_in_the_models_own_graph():
 
 
 # --------------------------------------------------------------------------- the ImageNet path
+def vgg_layers(name):
+    """VGG's layers in the order of Keras's ImageNet files, as (name, kernel shape or None),
+    from Simonyan & Zisserman's table 1 (configurations D and E); a kernel comes with a bias."""
+    convs = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}[name]
+    out, cin = [("input_1", None)], 3
+    for b, (n, width) in enumerate(zip(convs, (64, 128, 256, 512, 512)), 1):
+        for k in range(1, n + 1):
+            out.append((f"block{b}_conv{k}", (3, 3, cin, width)))
+            cin = width
+        out.append((f"block{b}_pool", None))
+    return out + [("flatten", None), ("fc1", (7 * 7 * 512, 4096)), ("fc2", (4096, 4096)),
+                  ("predictions", (4096, 1000))]
+
+
+def write_fake_imagenet_file(path, name, seed):
+    """A weights file in the layout of Keras's ImageNet VGG files, written with h5py: every
+    layer listed (those without weights too), ``weight_names`` per layer, random values (He
+    scaled, so activations stay finite), written in slices to keep the test's memory small."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    layers = vgg_layers(name)
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n, _ in layers])
+        f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", b"2.1.5"
+        for lname, kernel in layers:
+            g = f.create_group(lname)
+            if kernel is None:
+                g.attrs["weight_names"] = np.array([], dtype="S1")
+                continue
+            names = [f"{lname}/kernel:0", f"{lname}/bias:0"]
+            g.attrs["weight_names"] = np.array([n.encode() for n in names])
+            for wname, shape, std in ((names[0], kernel, np.sqrt(2 / np.prod(kernel[:-1]))),
+                                      (names[1], kernel[-1:], 0.05)):
+                data = g.create_dataset(wname, shape, dtype="float32")
+                rows = max(1, (1 << 22) // int(np.prod(shape[1:])))
+                for start in range(0, shape[0], rows):
+                    part = (min(rows, shape[0] - start),) + shape[1:]
+                    data[start:start + part[0]] = rng.standard_normal(part, np.float32) * std
+
+
+def stored_weights(path, layer):
+    """One layer's weights as the file holds them, read with h5py (not with the course's loader)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        names = [n.decode() for n in f[layer].attrs["weight_names"]]
+        return [f[layer][n][()] for n in names]
+
+
 @pytest.fixture(scope="module")
 def fake_keras_cache(tmp_path_factory):
-    """A Keras cache holding VGG16 and VGG19 weights files written by Keras itself (random
-    values, the same layout as the ImageNet files), so the ImageNet loading path runs offline."""
+    """A Keras cache holding VGG16 and VGG19 weights files of the ImageNet files' layout
+    (random values), so the ImageNet loading path runs offline.  Returns the cache's home and
+    ``{name: path of its file}``."""
     home = tmp_path_factory.mktemp("keras_home")
     (home / "models").mkdir()
-    saved = {}
-    for name, builder in (("vgg16", keras.applications.VGG16), ("vgg19", keras.applications.VGG19)):
-        keras.utils.set_random_seed(7)
-        ref = builder(weights=None)
-        ref.save_weights(str(home / "models" / models._VGG_WEIGHT_FILES[name]))
-        saved[name] = {layer.name: [w.numpy() for w in layer.weights]
-                       for layer in ref.layers if layer.weights}
-        del ref
-    return home, saved
+    files = {}
+    for seed, name in enumerate(("vgg16", "vgg19")):
+        files[name] = home / "models" / models._VGG_WEIGHT_FILES[name]
+        write_fake_imagenet_file(files[name], name, seed)
+    return home, files
 
 
 def test_vgg_imagenet_path_loads_every_weight_from_the_cache(fake_keras_cache, monkeypatch):
-    home, saved = fake_keras_cache
+    home, files = fake_keras_cache
     monkeypatch.setenv("KERAS_HOME", str(home))
     assert models.vgg_weights_available("vgg16")
-    vgg = models.load_model("vgg16")
-    loaded = {layer.name: [w.numpy() for w in layer.weights] for layer in vgg.layers if layer.weights}
-    assert loaded.keys() == saved["vgg16"].keys()
-    for name, weights in saved["vgg16"].items():
-        for a, b in zip(loaded[name], weights):
-            np.testing.assert_array_equal(a, b, err_msg=name)
+    vgg = models.load_model("vgg16", weights="imagenet")
+    with_weights = [layer for layer in vgg.layers if layer.weights]
+    assert [layer.name for layer in with_weights] == [n for n, k in vgg_layers("vgg16") if k]
+    for layer in with_weights:
+        for a, b in zip(layer.weights, stored_weights(files["vgg16"], layer.name)):
+            np.testing.assert_array_equal(a.numpy(), b, err_msg=layer.name)
+    del vgg, with_weights
     # the style lesson's extractor takes VGG19's conv layers from the same cache, by name
     ch.style._EXTRACTORS.pop(("vgg19", "imagenet"), None)
     extractor = ch.style.vgg19_extractor()
@@ -188,7 +236,7 @@ def test_vgg_imagenet_path_loads_every_weight_from_the_cache(fake_keras_cache, m
         convs = [layer for layer in extractor.layers if layer.weights]
         assert len(convs) == 16
         for layer in convs:
-            for a, b in zip(layer.weights, saved["vgg19"][layer.name]):
+            for a, b in zip(layer.weights, stored_weights(files["vgg19"], layer.name)):
                 np.testing.assert_array_equal(a.numpy(), b, err_msg=layer.name)
     finally:
         ch.style._EXTRACTORS.pop(("vgg19", "imagenet"), None)
@@ -232,7 +280,7 @@ def test_own_loader_reads_what_keras_saved_frozen_and_batch_norm_layers_too(tmp_
 
 def test_broken_weights_files_get_errors_that_name_file_and_fix(fake_keras_cache, tmp_path,
                                                                 monkeypatch):
-    home, _ = fake_keras_cache
+    home, files = fake_keras_cache
     small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
                               keras.layers.Dense(2, name="b")])
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a")])
@@ -250,9 +298,144 @@ def test_broken_weights_files_get_errors_that_name_file_and_fix(fake_keras_cache
     # a truncated download in the cache: the error names the file and how to fetch it again
     cache = tmp_path / "home"
     (cache / "models").mkdir(parents=True)
-    good = home / "models" / models._VGG_WEIGHT_FILES["vgg16"]
+    good = files["vgg16"]
     bad = cache / "models" / models._VGG_WEIGHT_FILES["vgg16"]
     bad.write_bytes(good.read_bytes()[: 10_000_000])
     monkeypatch.setenv("KERAS_HOME", str(cache))
     with pytest.raises(RuntimeError, match=r"vgg16_weights.*--fetch vgg16"):
         models.load_model("vgg16")
+
+
+# --------------------------------------------------------------------------- the course's own VGG
+def _describe(model, skip):
+    """Each layer after the first ``skip``: name, class, output shape, weight names and shapes,
+    and its config without the kernel initializer (the one thing the course changes)."""
+    rows = []
+    for layer in model.layers[skip:]:
+        cfg = layer.get_config()
+        cfg.pop("kernel_initializer", None)
+        rows.append((layer.name, type(layer), layer.output_shape, cfg,
+                     [(w.name, tuple(w.shape)) for w in layer.weights]))
+    return rows
+
+
+@pytest.mark.vgg
+@pytest.mark.parametrize("name", ["vgg16", "vgg19"])
+def test_course_vgg_has_the_architecture_of_keras_applications(name):
+    ours = models.load_model(name, weights=None)
+    assert [type(layer) for layer in ours.layers[:2]] == [keras.layers.InputLayer,
+                                                          models.ImageNetPreprocess]
+    assert ours.input_shape == (None, 224, 224, 3) and ours.name == name
+    mine = _describe(ours, skip=2)                  # after our input and preprocessing layers
+    inits = [layer.kernel_initializer for layer in ours.layers if hasattr(layer, "kernel")]
+    assert all(isinstance(i, keras.initializers.GlorotUniform) for i in inits)
+    del ours, inits
+    ref = getattr(keras.applications, name.upper())(weights=None, include_top=True)
+    theirs = _describe(ref, skip=1)
+    del ref
+    assert [row[0] for row in mine] == [row[0] for row in theirs]
+    for a, b in zip(mine, theirs):
+        assert a == b, a[0]
+
+
+@pytest.mark.vgg
+def test_course_vgg16_predicts_what_keras_applications_vgg16_predicts(fake_keras_cache, monkeypatch,
+                                                                      rng):
+    """The same weights file, loaded by the course (layer by layer) and by Keras itself, and the
+    same images, preprocessed by our layer and by Keras's ``preprocess_input``."""
+    home, files = fake_keras_cache
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    x = rng.random((2, 224, 224, 3)).astype(np.float32)
+
+    def run(model, images):
+        probe = keras.Model(model.inputs, [model.get_layer("fc2").output, model.output])
+        return [out.numpy() for out in probe(images)]
+
+    ours = run(models.load_model("vgg16"), x)
+    ref = keras.applications.VGG16(weights=str(files["vgg16"]))
+    theirs = run(ref, keras.applications.vgg16.preprocess_input(x * 255.0))
+    del ref
+    assert np.abs(ours[0]).max() > 0                # the comparison is not between zeros
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+#: Load VGG16 through the ImageNet path and run one image; print the process's peak RSS.
+_MEMORY_PROBE = """
+import numpy as np
+import course_helpers as ch
+vgg = ch.models.load_model("vgg16")
+vgg.predict(np.random.default_rng(0).random((1, 224, 224, 3)).astype(np.float32), verbose=0)
+with open("/proc/self/status") as f:
+    print([int(line.split()[1]) for line in f if line.startswith("VmHWM:")][0] * 1024)
+"""
+
+
+@pytest.mark.vgg
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs Linux")
+def test_loading_vgg16_and_a_forward_pass_stay_under_binders_2_gb(fake_keras_cache):
+    import os
+    import subprocess
+    import sys
+
+    home, _ = fake_keras_cache
+    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE], capture_output=True, text=True,
+                         env=dict(os.environ, KERAS_HOME=str(home)), timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    peak = int(out.stdout.split()[-1])     # VmHWM of a fresh process: its own peak
+    print(f"VGG16 load + forward pass: peak RSS {peak / 2**20:.0f} MB")
+    assert peak < 2 * 2**30, f"{peak / 2**20:.0f} MB"
+
+
+def test_large_kernels_start_at_zero_and_randomizing_them_draws_glorot(monkeypatch):
+    """A kernel over LARGE_WEIGHT values is built as zeros (no random draw); re-created from its
+    config, as lesson 8 does, its initializer gives properly spread Glorot values."""
+    from course_helpers import sanity, vgg, weights
+
+    monkeypatch.setattr(weights, "LARGE_WEIGHT", 1000)
+    monkeypatch.setattr(weights, "_CHUNK", 1000)
+    inp = keras.Input((60,))
+    x = keras.layers.Dense(200, kernel_initializer=vgg.ZerosWhenLarge(seed=1), name="big")(inp)
+    out = keras.layers.Dense(4, kernel_initializer=vgg.ZerosWhenLarge(seed=2), name="small")(x)
+    model = keras.Model(inp, out)
+    assert not model.get_layer("big").kernel.numpy().any()        # 12,000 values: zeros
+    small = model.get_layer("small").kernel.numpy()
+    assert (small != 0).all() and np.abs(small).max() <= np.sqrt(6 / 204)   # 800: Glorot
+    rand = sanity.randomize_layers(model, ["big"], seed=3)          # a clone, from the config
+    k = rand.get_layer("big").kernel.numpy()
+    limit = np.sqrt(6 / (60 + 200))                                 # Glorot uniform
+    assert np.abs(k).max() <= limit and np.abs(k).max() > 0.99 * limit
+    assert k.std() == pytest.approx(limit / np.sqrt(3), rel=0.03) and (k != 0).mean() > 0.999
+    np.testing.assert_array_equal(rand.get_layer("small").kernel.numpy(), small)
+    with sanity.randomized(model, ["big"], seed=3) as same:        # in place: the same draw
+        np.testing.assert_array_equal(same.get_layer("big").kernel.numpy(), k)
+    assert not model.get_layer("big").kernel.numpy().any()         # and restored
+
+
+def test_weights_argument_errors_name_the_fix(course_model, tmp_path):
+    with pytest.raises(ValueError, match=r"'imagenet'.*VGG"):
+        models.load_model("course-cnn", weights="imagenet")
+    with pytest.raises(ValueError, match="not a file"):
+        models.load_model("course-cnn", weights=tmp_path / "nope.h5")
+    with pytest.raises(ValueError, match="weights must be one of 'imagenet', 'default', None"):
+        models.load_model("vgg16", weights="random")
+    path = tmp_path / "mine.weights.h5"                  # a path to a weights file loads it
+    course_model.save_weights(str(path))
+    again = models.load_model("course-cnn", weights=path)
+    for a, b in zip(again.weights, course_model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_functions_taking_a_model_refuse_none_names_and_keras3_models(tmp_path):
+    import keras as keras3
+
+    k3 = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
+    calls = {"logits_model": models.logits_model, "model_name": models.model_name,
+             "class_names": models.class_names,
+             "load_h5_weights": lambda m: models.load_h5_weights(m, tmp_path / "w.h5")}
+    for bad, message in ((None, "is None"), ("course-cnn", "load_model"), (k3, "Keras 3")):
+        for name, call in calls.items():
+            if name == "class_names" and isinstance(bad, str):
+                continue                                  # a model's name is fine there
+            with pytest.raises(TypeError, match=message):
+                call(bad)

@@ -1,4 +1,5 @@
-"""The course's promises about packaging, dependencies and notebooks."""
+"""The course's promises about packaging, dependencies, notebooks and the package's shape."""
+import importlib
 import re
 import subprocess
 import sys
@@ -6,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from course_helpers import deps, notebooks
+from course_helpers.tools import deps, notebooks
+from course_helpers.tools.shape import MAX_LINES, find_cycle, import_graph, module_files, patches_in
 
 ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / "course_helpers"
 
 
 def test_layout():
@@ -19,7 +22,7 @@ def test_layout():
 
 def test_generated_environment_files_match_pyproject():
     for rel, text in deps.render().items():
-        assert (ROOT / rel).read_text() == text, f"{rel} drifted: run python -m course_helpers.deps --write"
+        assert (ROOT / rel).read_text() == text, f"{rel} drifted: run python -m course_helpers.tools.deps --write"
 
 
 def test_every_dependency_appears_in_environment_and_binder():
@@ -108,3 +111,117 @@ def test_slide_metadata_and_decks(tmp_path):
         html = deck.read_text()
         assert "reveal" in html.lower() and "<section" in html
         assert notebooks.SETUP_MARK not in html  # the setup cell is skipped in slides
+
+
+# --------------------------------------------------------------------------- the package's shape
+def test_cycle_finder_finds_cycles_through_function_level_imports(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from . import a\n")
+    (pkg / "a.py").write_text("from .sub import b\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "b.py").write_text("def f():\n    from ..a import thing\n")
+    graph = import_graph(pkg)
+    assert graph["pkg.a"] == {"pkg.sub.b"} and graph["pkg.sub.b"] == {"pkg.a"}
+    assert find_cycle(graph) == ["pkg.a", "pkg.sub.b", "pkg.a"]
+    (pkg / "sub" / "b.py").write_text("import numpy\nfrom .. import c\n")
+    (pkg / "c.py").write_text("")
+    assert find_cycle(import_graph(pkg)) is None
+
+
+def test_no_import_cycles_in_the_package():
+    graph = import_graph()
+    assert "course_helpers.config" in graph and graph["course_helpers._checks"]
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_module_over_460_lines():
+    long = {str(p.relative_to(ROOT)): n for p in module_files().values()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"split these by topic (at most {MAX_LINES} lines each): {long}"
+
+
+def test_patch_finder_finds_patches():
+    bad = ["import tf_keras as keras\nkeras.layers.Conv2D.call = f",
+           "from tf_keras.initializers import VarianceScaling as V\nV.__call__ = f",
+           "def f(layer):\n    object.__setattr__(layer, 'call', g)",
+           "def f(cls):\n    cls.__call__ = g",
+           "import tensorflow as tf\ntf.nn.conv2d = g",
+           "import tensorflow as tf\nsetattr(tf.keras.layers.Dense, 'call', g)",
+           "def f(layer):\n    setattr(layer, '__call__', g)"]
+    for src in bad:
+        assert patches_in(src), src
+    good = ["import tf_keras as keras\nlayer = keras.layers.Dense(3)\nlayer.trainable = False",
+            "import tensorflow as tf\nx = tf.constant(1)\nself_name = tf.__version__",
+            "setattr(widget, 'max', 3)"]
+    for src in good:
+        assert not patches_in(src), src
+
+
+def test_nothing_patches_tensorflow_or_keras():
+    found = {str(p.relative_to(ROOT)): lines for p in module_files().values()
+             if (lines := patches_in(p.read_text()))}
+    assert not found, f"run-time patching of TensorFlow/Keras at (file: lines) {found}"
+
+
+def test_maintainer_tooling_is_apart_from_the_lessons():
+    graph = import_graph()
+    tools = {n for n in graph if n == "course_helpers.tools" or n.startswith("course_helpers.tools.")}
+    assert {"course_helpers.tools.notebooks", "course_helpers.tools.deps",
+            "course_helpers.tools.train"} <= tools
+    users = {n: sorted(m & tools) for n, m in graph.items() if n not in tools and m & tools}
+    assert not users, f"lesson modules import maintainer tooling: {users}"
+    for old in ("notebooks", "deps", "train", "_fastgrad"):
+        assert not (PKG / f"{old}.py").exists(), f"course_helpers/{old}.py should be gone"
+    import nbformat
+
+    for path in notebooks.all_notebooks():
+        nb = nbformat.read(str(path), as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert not re.search(r"course_helpers\.tools|ch\.tools", code), \
+            f"{path.name} calls maintainer tooling in a code cell"
+
+
+def test_every_subpackage_is_installed():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    subpackages = {".".join(p.parent.relative_to(ROOT).parts) for p in PKG.rglob("__init__.py")}
+    assert subpackages - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
+
+
+#: The brief's fixed names: lesson -> method -> package functions whose docstrings point there.
+FIXED_NAMES = {
+    "01": {"first-layer kernels": ["filters.first_layer_filters", "filters.rgb_filters",
+                                   "filters.kernel_tiles"]},
+    "02": {"features and t-SNE": ["embedding.extract_features", "embedding.embed_2d"]},
+    "03": {"activation maps": ["activations.activation_model", "activations.feature_maps"],
+           "receptive fields": ["patches.receptive_field"],
+           "one top patch": ["patches.top_patches", "patches.unit_box", "patches.crop_box"]},
+    "04": {"occlusion": ["occlusion.occlusion_map"],
+           "saliency": ["saliency.saliency_map", "saliency.input_gradient",
+                        "saliency.reduce_channels"],
+           "SmoothGrad": ["saliency.saliency_map"]},
+    "05": {"gradient ascent": ["ascent.visualize_class", "ascent.visualize_filter"]},
+    "06": {"Gram matrix and style loss": ["style.gram_matrix", "style.style_loss"],
+           "one style-transfer step": ["style.style_transfer"]},
+    "08": {"randomizing a layer": ["sanity.randomize_layers", "sanity.randomized"],
+           "a deletion curve": ["sanity.deletion_curve", "sanity.insertion_curve"]},
+}
+_FIXED = [(lesson, method, name) for lesson, methods in FIXED_NAMES.items()
+          for method, names in methods.items() for name in names]
+
+
+@pytest.mark.parametrize("lesson, method, name", _FIXED, ids=[f"{n}:{m}" for _, m, n in _FIXED])
+def test_package_functions_name_the_lesson_that_writes_them_out(lesson, method, name):
+    module, attr = name.rsplit(".", 1)
+    fn = getattr(importlib.import_module(f"course_helpers.{module}"), attr)
+    doc = " ".join((fn.__doc__ or "").split())
+    where = doc.find(f"Written out in lesson {lesson},")
+    assert where >= 0 and f'"In plain code: {method}"' in doc[where:], (
+        f"ch.{name}'s docstring needs the line: Written out in lesson {lesson}, "
+        f'"In plain code: {method}".')
+    nb = next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb"))
+    assert f"### In plain code: {method}" in nb.read_text(), \
+        f"{nb.name} has no heading '### In plain code: {method}'"

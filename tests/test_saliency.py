@@ -1,6 +1,7 @@
 """course_helpers.saliency (lesson 3.5): gradients, SmoothGrad, object localization."""
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras as keras
 
 import course_helpers as ch
@@ -43,6 +44,55 @@ def test_gradient_is_of_the_score_before_softmax(tiny_model, rng):
         prob = tiny_model(x)[:, 0]
     gprob = tape.gradient(prob, x).numpy()
     assert not np.allclose(grad, gprob, atol=1e-4)
+
+
+def linear_model(rng):
+    """logits = flatten(x) @ W + b, softmax on top: the input gradient of class c is W[:, c]."""
+    inp = keras.Input((6, 5, 3))
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1.0)(inp))
+    x = keras.layers.Dense(3, name="logits")(x)
+    model = keras.Model(inp, keras.layers.Activation("softmax", name="predictions")(x))
+    w = rng.normal(size=(90, 3)).astype(np.float32)
+    model.get_layer("logits").set_weights([w, rng.normal(size=3).astype(np.float32)])
+    return model, w
+
+
+def test_exact_on_a_linear_model(rng):
+    model, w = linear_model(rng)
+    images = rng.uniform(0, 1, (4, 6, 5, 3)).astype(np.float32)
+    classes = [0, 2, 1, 2]
+    grads = saliency.input_gradient(model, images, classes, batch_size=3)   # two batches
+    np.testing.assert_allclose(grads, w[:, classes].T.reshape(4, 6, 5, 3), rtol=1e-6)
+    exact = np.abs(w[:, 1].reshape(6, 5, 3)).max(-1)
+    np.testing.assert_allclose(saliency.saliency_map(model, images[0], 1), exact, rtol=1e-6)
+    # the gradient does not depend on the image, so SmoothGrad gives the same map
+    smooth = saliency.saliency_map(model, images[0], 1, smooth_samples=5, batch_size=2)
+    np.testing.assert_allclose(smooth, exact, rtol=1e-6)
+    np.testing.assert_array_equal(saliency.reduce_channels(grads), np.abs(grads).max(-1))
+    fn = saliency.gradient_function(model)
+    g, scores = fn(tf.constant(images[:2]), tf.constant([0, 2], tf.int32))
+    logits = images[:2].reshape(2, -1) @ w + model.get_layer("logits").get_weights()[1]
+    np.testing.assert_allclose(scores.numpy(), logits[[0, 1], [0, 2]], rtol=1e-5)
+
+
+def test_smoothgrad_matches_tf_keras_vis_on_a_linear_model(rng):
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    model, _ = linear_model(rng)
+    image = rng.uniform(0, 1, (6, 5, 3)).astype(np.float32)
+    ours = saliency.saliency_map(model, image, 2, smooth_samples=8)
+    vis = Saliency(ch.models.logits_model(model), clone=False)
+    theirs = vis(CategoricalScore(2), image[None], smooth_samples=8, normalize_map=False)[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+def test_the_gradient_is_tensorflows_own():
+    import inspect
+
+    assert list(inspect.signature(saliency.gradient_function).parameters) == ["model"]
+    source = inspect.getsource(saliency)
+    assert "tf.GradientTape" in source and "_fastgrad" not in source
 
 
 def test_smoothgrad_is_the_mean_of_noisy_absolute_gradients(tiny_model, rng):
@@ -117,6 +167,18 @@ def test_saliency_errors(tiny_model, rng):
         saliency.saliency_map(tiny_model, image, -1)
     with pytest.raises(ValueError, match="smooth_samples"):
         saliency.saliency_map(tiny_model, image, 0, smooth_samples=-2)
+    with pytest.raises(TypeError, match="smooth_samples"):
+        saliency.saliency_map(tiny_model, image, 0, smooth_samples=2.5)
+    with pytest.raises(ValueError, match="noise"):
+        saliency.saliency_map(tiny_model, image, 0, smooth_samples=2, noise=float("nan"))
+    with pytest.raises(TypeError, match="model"):
+        saliency.saliency_map("course-cnn", image, 0)
+    with pytest.raises(ValueError, match="2 images but 3 class indices"):
+        saliency.input_gradient(tiny_model, np.stack([image, image]), [0, 1, 2])
+    with pytest.raises(ValueError, match="H, W, 3"):
+        saliency.reduce_channels(np.zeros((4, 4)))
+    assert np.array_equal(saliency.saliency_map(tiny_model, image, np.int64(1)),
+                          saliency.saliency_map(tiny_model, image, 1))
     with pytest.raises(ValueError, match="NaN"):
         saliency.saliency_map(tiny_model, np.full((16, 16, 3), np.nan, np.float32), 0)
     gray_u8 = (image.mean(-1) * 255).astype(np.uint8)
@@ -168,3 +230,46 @@ def test_exercise_check_saliency_rule():
     assert not ch.exercises.check_saliency_rule(lambda g: np.abs(g).sum(axis=-1))
     assert not ch.exercises.check_saliency_rule(lambda g: ...)
     assert not ch.exercises.check_saliency_rule(...)
+
+
+@pytest.mark.vgg
+def test_vgg16_maps_match_tf_keras_vis():
+    """The benchmark's VGG16 (architecture, random weights): the same map as tf-keras-vis, and
+    SmoothGrad the mean of |gradient| over the seeded noisy copies, in batches of 4."""
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    vgg = ch.models.load_model("vgg16", weights=None)
+    cat = ch.data.sample_images(224)["cat"]
+    ours = saliency.saliency_map(vgg, cat, 281)
+    vis = Saliency(ch.models.logits_model(vgg), clone=False)
+    theirs = vis(CategoricalScore(281), cat[None], normalize_map=False)[0]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * np.abs(theirs).max())
+    smooth = saliency.saliency_map(vgg, cat, 281, smooth_samples=5, seed=1)
+    sigma = 0.15 * float(cat.max() - cat.min())   # in float64, as the package computes it
+    noise = np.random.default_rng(1).normal(0, sigma, (5,) + cat.shape)
+    logits = ch.models.logits_model(vgg)
+    total = np.zeros(cat.shape)
+    for batch in (noise[:4], noise[4:]):      # the same batches (float sums differ by batch)
+        x = tf.constant(cat + batch, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            s = tf.reduce_sum(logits(x)[:, 281])   # images are independent: per-image gradients
+        total += np.abs(tape.gradient(s, x).numpy()).sum(0)
+    np.testing.assert_allclose(smooth, (total / 5).max(-1), rtol=1e-4,
+                               atol=1e-6 * smooth.max())
+
+
+def test_every_public_function_names_a_bad_model(rng):
+    image = rng.uniform(0, 1, (16, 16, 3)).astype(np.float32)
+    calls = [lambda m: saliency.saliency_map(m, image, 0),
+             lambda m: saliency.input_gradient(m, image[None], 0),
+             lambda m: saliency.saliency_maps(m, image[None], 0),
+             lambda m: saliency.gradient_function(m),
+             lambda m: saliency.top_classes(m, image),
+             lambda m: saliency.localization_scores(m, image[None], np.ones((1, 16, 16), bool), 0),
+             lambda m: saliency.saliency_explorer(m, {"a": image})]
+    for call in calls:
+        for bad in (None, "course-cnn"):
+            with pytest.raises(TypeError, match="model"):
+                call(bad)

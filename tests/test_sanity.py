@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import course_helpers as ch
-from course_helpers import sanity
+from course_helpers import sanity, weights
 
 
 # --------------------------------------------------------------------------- the shortcut mark
@@ -88,7 +88,7 @@ def test_randomizing_some_layers_leaves_the_rest(course_model):
 
 
 def test_randomized_in_place_equals_the_copy_and_restores(course_model, monkeypatch):
-    monkeypatch.setattr(sanity, "_CHUNK", 50)   # save, re-draw and restore in many slices
+    monkeypatch.setattr(weights, "_CHUNK", 50)   # save, re-draw and restore in many slices
     orig = [w.numpy().copy() for w in course_model.weights]
     groups = sanity.cascade_order(course_model)[:3]
     copy = sanity.randomize_layers(course_model, groups, seed=5)
@@ -141,7 +141,7 @@ def test_large_weights_are_redrawn_in_slices_from_the_same_distribution(monkeypa
     x = keras.layers.Flatten()(x)
     out = keras.layers.Dense(300, kernel_initializer="glorot_uniform", name="dense")(x)
     model = keras.Model(inp, out)
-    monkeypatch.setattr(sanity, "_CHUNK", 1000)      # every kernel takes the sliced path
+    monkeypatch.setattr(weights, "_CHUNK", 1000)      # every kernel takes the sliced path
     a = sanity.randomize_layers(model, seed=1)
     b = sanity.randomize_layers(model, seed=1)
     dense, conv = a.get_layer("dense").kernel.numpy(), a.get_layer("conv").kernel.numpy()
@@ -299,7 +299,7 @@ def test_shortcut_cue_check():
 
 
 @pytest.mark.skipif("shortcut-cnn" not in ch.models.available_models(),
-                    reason="no data/shortcut-cnn.weights.h5: python -m course_helpers.train "
+                    reason="no data/shortcut-cnn.weights.h5: python -m course_helpers.tools.train "
                            "--variant shortcut")
 def test_shipped_shortcut_model_relies_on_the_mark():
     model = ch.models.load_model("shortcut-cnn")
@@ -317,3 +317,42 @@ def test_shipped_shortcut_model_relies_on_the_mark():
     # the course's own model, trained without the mark, does not care much where the mark is
     course = ch.models.load_model("course-cnn")
     assert sanity.shortcut_report(course, n=300)["mark moved to the other classes"] >= 0.8
+
+
+@pytest.mark.vgg
+def test_randomizing_vgg16s_largest_layer_in_place_draws_glorot_and_restores():
+    """Lesson 8's path on VGG16's fc1 (103 M values, built as zeros, then drawn): re-created
+    from its config, the initializer still gives Glorot-uniform values, not zeros."""
+    vgg = ch.models.load_model("vgg16", weights=None)
+    before = vgg.get_layer("fc1").kernel.numpy()
+    with sanity.randomized(vgg, ["fc1"], seed=2) as m:
+        k = m.get_layer("fc1").kernel.numpy()
+    limit = np.sqrt(6 / (25088 + 4096))
+    assert np.abs(k).max() <= limit and np.abs(k).max() > 0.999 * limit
+    assert k.std() == pytest.approx(limit / np.sqrt(3), rel=1e-3)
+    assert (k != 0).mean() > 0.999 and k.std(axis=1).min() > 0.9 * limit / np.sqrt(3)
+    assert np.mean(k == before) < 1e-3                          # a new draw
+    np.testing.assert_array_equal(vgg.get_layer("fc1").kernel.numpy(), before)   # restored
+
+
+def test_functions_taking_a_model_refuse_none_names_and_keras3_models(shapes):
+    import keras as keras3
+
+    images, labels, masks = shapes
+    k3 = keras3.Sequential([keras3.Input((64, 64, 3)), keras3.layers.Flatten(),
+                            keras3.layers.Dense(2)])
+    sal = np.ones((64, 64), np.float32)
+    methods = {"random": sanity.random_map}
+    calls = [sanity.cascade_order, sanity.randomize_layers, sanity.randomized,
+             lambda m: sanity.cascading_randomization(m, images[:1], 0, methods, progress=False),
+             lambda m: sanity.deletion_curve(m, images[0], 0, sal),
+             lambda m: sanity.insertion_curve(m, images[0], 0, sal),
+             lambda m: sanity.evaluate_explanations(m, images[:1], labels[:1], masks[:1], methods,
+                                                    progress=False),
+             lambda m: sanity.shortcut_report(m, n=10),
+             lambda m: sanity.random_map(m, images[:1], labels[:1])]
+    for bad, message in ((None, "is None"), ("course-cnn", r"load_model\('course-cnn'\)"),
+                         (k3, "Keras 3")):
+        for call in calls:
+            with pytest.raises(TypeError, match=message):
+                call(bad)

@@ -130,3 +130,41 @@ def test_explorer_shows_once_in_a_real_kernel(tmp_path):
     assert kinds.count("display_data") == 1 and "execute_result" not in kinds
     assert "application/vnd.jupyter.widget-view+json" in outs[kinds.index("display_data")]["data"]
     assert not any(o.output_type == "stream" and "cuda" in o.text.lower() for o in outs)
+
+
+def test_overlay_reduces_a_raw_gradient_and_says_so():
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from course_helpers import plotting
+
+    rng = np.random.default_rng(0)
+    image = rng.random((8, 8, 3))
+    grad = rng.normal(size=(8, 8, 3))
+    expected = np.zeros((8, 8))
+    for r in range(8):
+        for c in range(8):
+            expected[r, c] = max(abs(grad[r, c, k]) for k in range(3))
+    for raw in (grad, grad[None]):                         # one image, or a batch of one
+        with pytest.warns(UserWarning, match=r"\(8, 8, 3\).*largest absolute value.*reduce_channels"):
+            ax = plotting.overlay(image, raw)
+        np.testing.assert_allclose(ax.images[1].get_array(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"2-D map \(H, W\), got shape \(8, 8, 5\)"):
+        plotting.overlay(image, np.zeros((8, 8, 5)))
+    plt.close("all")
+
+
+def test_image_grid_needs_images():
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from course_helpers import plotting
+
+    for empty in ([], np.zeros((0, 8, 8, 3))):
+        with pytest.raises(ValueError, match="images is empty: pass at least one image"):
+            plotting.image_grid(empty)
+    with pytest.raises(TypeError, match="ncols must be a whole number"):
+        plotting.image_grid([np.zeros((4, 4))], ncols="2")
+    fig = plotting.image_grid([np.zeros((4, 4))] * 3, ncols=2.0)
+    assert sum(1 for ax in fig.axes if ax.images) == 3
+    plt.close("all")

@@ -1,16 +1,187 @@
-"""Exercise checks for lessons 3.4-3.5 (notebook 04): occlusion cost and the saliency rule."""
+"""Exercise checks for lessons 3.4-3.5 (notebook 04): occlusion on the class score, VarGrad.
+
+Each exercise goes a step beyond the lesson's "In plain code" cells; the checks compute their
+own reference (a plain loop, a plain gradient) and never show it.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ._base import is_missing, report
+from ._base import is_missing, report, solution_text
 
-__all__ = ["check_occlusion_count", "check_saliency_rule"]
+__all__ = ["check_occlusion_scores", "check_vargrad",
+           "check_occlusion_count", "check_saliency_rule"]
 
 
+def _norm(x):
+    x = np.asarray(x, dtype=np.float64)
+    return (x - x.min()) / max(x.max() - x.min(), 1e-12)
+
+
+def _call(fn, *args, **kwargs):
+    """Run the learner's function: (result, None) or (None, a hint saying what went wrong)."""
+    if is_missing(fn) or not callable(fn):
+        return None, "Write a function (def my_...(...): ...) and pass the function itself."
+    try:
+        got = fn(*args, **kwargs)
+    except Exception as err:  # the learner's code failed: show why, not the answer
+        return None, f"Your function raised {type(err).__name__}: {err}"
+    if is_missing(got):
+        return None, "Your function still returns ...: make it return the map."
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None, "Return a NumPy array (or a tensor: call .numpy() on it)."
+    if not np.all(np.isfinite(got)):
+        return None, "Your map contains NaN or infinite values."
+    return got, None
+
+
+def _occluded_outputs(model, image, class_index, patch, stride, view):
+    """``view``'s output for ``class_index`` with a grey patch at each grid position (a loop)."""
+    from ..occlusion import occlusion_positions
+
+    image = np.asarray(image, np.float32)
+    ys = occlusion_positions(image.shape[0], patch, stride)
+    xs = occlusion_positions(image.shape[1], patch, stride)
+    copies = []
+    for y in ys:
+        for x in xs:
+            copy = image.copy()
+            copy[y:y + patch, x:x + patch] = 0.5
+            copies.append(copy)
+    out = view.predict(np.stack(copies), verbose=0)[:, class_index]
+    return out.reshape(len(ys), len(xs)).astype(np.float64)
+
+
+def check_occlusion_scores(fn, model, image, class_index, patch: int = 16, stride: int = 8) -> bool:
+    """Exercise 3.4: ``fn(model, image, class_index, patch, stride)`` returns the occlusion grid
+    of the class *score before the softmax* (grey patch, 0.5), shape (rows, cols)."""
+    from ..models import logits_model
+
+    got, hint = _call(fn, model, image, class_index, patch, stride)
+    if hint:
+        return report(False, hint=hint)
+    want = _occluded_outputs(model, image, class_index, patch, stride, logits_model(model))
+    if got.shape != want.shape:
+        return report(False, hint=f"Expected one value per patch position, a grid of shape "
+                                  f"{want.shape}; yours has shape {got.shape}. Did you add the "
+                                  "last position, flush with the border?")
+    scale = max(float(np.abs(want).max()), 1.0)
+    if np.allclose(got, want, atol=1e-3 * scale):
+        return report(True, "Right: the score keeps falling where the probability was stuck "
+                            "near 1. Compare the two grids.")
+    probs = _occluded_outputs(model, image, class_index, patch, stride, model)
+    if np.allclose(got, probs, atol=1e-3):
+        return report(False, hint="Those are probabilities (after the softmax). Ask "
+                                  "ch.models.logits_model(model) instead of model.")
+    if np.allclose(got, np.log(np.clip(probs, 1e-30, None)), atol=1e-2):
+        return report(False, hint="That is the log-probability: it still depends on the other "
+                                  "classes' scores. Take the class score itself, before softmax.")
+    return report(False, hint="Not the same grid. Copy the image for each position, paint the "
+                              "patch grey (0.5) and record logits(copy)[0, class_index].")
+
+
+solution_text("occlusion_scores", '''
+    def my_occlusion_scores(model, image, label, patch=16, stride=8):
+        logits = ch.models.logits_model(model)       # class scores before the softmax
+        size = image.shape[0]
+        tops = list(range(0, size - patch + 1, stride))
+        if tops[-1] != size - patch:                  # the last position, flush with the border
+            tops.append(size - patch)
+        scores = np.zeros((len(tops), len(tops)))
+        for i, y in enumerate(tops):
+            for j, x in enumerate(tops):
+                copy = image.copy()
+                copy[y:y + patch, x:x + patch] = 0.5
+                scores[i, j] = float(logits(copy[None])[0, label])   # before the softmax
+        return scores
+
+    ch.exercises.check_occlusion_scores(my_occlusion_scores, model, image, label)
+''')
+
+
+def _noisy_gradients(model, image, class_index, n, noise, seed):
+    """Gradients of the class score for ``n`` noisy copies, drawn as the lesson draws them."""
+    import tensorflow as tf
+
+    from ..models import logits_model
+
+    image = np.asarray(image, np.float32)
+    sigma = noise * float(image.max() - image.min())
+    rng = np.random.default_rng(seed)
+    noisy = np.stack([image + rng.normal(0.0, sigma, image.shape) for _ in range(n)])
+    x = tf.constant(noisy.astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        score = tf.reduce_sum(logits_model(model)(x, training=False)[:, class_index])
+    return tape.gradient(score, x).numpy().astype(np.float64)
+
+
+def check_vargrad(fn, model, image, class_index, n: int = 8, noise: float = 0.15,
+                  seed: int = 0) -> bool:
+    """Exercise 3.5: ``fn(model, image, class_index, n, noise, seed)`` returns VarGrad, shape
+    (H, W): the variance of the gradients over ``n`` noisy copies (noise drawn as in the
+    lesson's SmoothGrad cell), then the largest value over R, G, B."""
+    got, hint = _call(fn, model, image, class_index, n, noise, seed)
+    if hint:
+        return report(False, hint=hint)
+    grads = _noisy_gradients(model, image, class_index, n, noise, seed)
+    image = np.asarray(image)
+    if got.shape != image.shape[:2]:
+        return report(False, hint=f"Expected one value per pixel, shape {image.shape[:2]}; yours "
+                                  f"has shape {got.shape}. Reduce over copies, then channels.")
+    scale = float(grads.var(axis=0).max())
+
+    def same(ref):
+        return np.allclose(got, ref, rtol=1e-3, atol=1e-4 * scale)
+
+    if same(grads.var(axis=0).max(axis=-1)) or same(grads.var(axis=0, ddof=1).max(axis=-1)):
+        return report(True, "Right: VarGrad, the spread of the gradients under noise.")
+    if same(np.abs(grads).mean(axis=0).max(axis=-1)):
+        return report(False, hint="That is SmoothGrad (the mean of |gradient|). VarGrad keeps "
+                                  "how much the gradients vary from copy to copy.")
+    if same(grads.std(axis=0).max(axis=-1)) or same(grads.std(axis=0, ddof=1).max(axis=-1)):
+        return report(False, hint="That is the standard deviation; VarGrad is its square.")
+    if same(grads.var(axis=0).mean(axis=-1)) or same(grads.var(axis=0).sum(axis=-1)):
+        return report(False, hint="Close: reduce the three channels by the lesson's rule "
+                                  "(the largest value), not by a mean or a sum.")
+    from scipy.stats import spearmanr
+
+    if spearmanr(got.ravel(), grads.var(axis=0).max(axis=-1).ravel())[0] > 0.8:
+        return report(False, hint="The right kind of map, but not the same numbers: draw the "
+                                  "noise as the lesson does (np.random.default_rng(seed), one "
+                                  "rng.normal(0, noise * value range, image.shape) per copy).")
+    return report(False, hint="Keep the gradient of every noisy copy (not its absolute value), "
+                              "take the variance over the copies, then the largest over R, G, B.")
+
+
+solution_text("vargrad", '''
+    import tensorflow as tf
+
+    def my_vargrad(model, image, label, n=8, noise=0.15, seed=0):
+        logits = ch.models.logits_model(model)
+        sigma = noise * (image.max() - image.min())
+        rng = np.random.default_rng(seed)
+        grads = []
+        for _ in range(n):
+            noisy = tf.constant((image + rng.normal(0.0, sigma, image.shape))[None], tf.float32)
+            with tf.GradientTape() as tape:
+                tape.watch(noisy)
+                score = logits(noisy)[0, label]
+            grads.append(tape.gradient(score, noisy)[0].numpy())
+        return np.var(grads, axis=0).max(axis=-1)    # spread over the copies, then R, G, B
+
+    ch.exercises.check_vargrad(my_vargrad, model, image, label)
+''')
+
+
+# --------------------------------------------------------------------------- earlier exercises
+# The lesson now writes these out itself ("In plain code: occlusion", "In plain code:
+# saliency"); the checks stay for anyone who still calls them.
 def check_occlusion_count(image_size, patch, stride, count) -> bool:
-    """Exercise 3.4: how many occluded copies does ``occlusion_map`` run for a square image
-    of side ``image_size``?"""
+    """How many occluded copies does ``occlusion_map`` run for a square image of side
+    ``image_size``?"""
     if is_missing(count):
         return report(False, hint="Replace ... with a whole number of images.")
     from ..occlusion import occlusion_positions
@@ -21,39 +192,21 @@ def check_occlusion_count(image_size, patch, stride, count) -> bool:
     except (TypeError, ValueError):
         return report(False, hint="Give one whole number.")
     if given == right:
-        return report(True, f"Right: {right} forward passes, one per patch position "
-                            "(plus one for the unoccluded image).")
-    per_axis = int(round(np.sqrt(max(given, 0))))
-    if per_axis * per_axis != given:
-        return report(False, hint="The positions form a square grid: count positions along one "
-                                  "axis, then square it.")
-    return report(False, hint="Along one axis the patch's top edge goes 0, stride, 2*stride, ... "
-                              "as long as the patch fits, plus one last position flush with the "
-                              "border if the steps miss it (see occlusion_positions).")
+        return report(True, "Right: one forward pass per patch position.")
+    return report(False, hint="Count the positions along one axis (including a last one flush "
+                              "with the border), then square it.")
 
 
 def check_saliency_rule(reduce) -> bool:
-    """Exercise 3.5: a function that turns gradients (H, W, 3) into a saliency map (H, W) by
-    the source's rule."""
+    """A function that turns gradients (H, W, 3) into a saliency map (H, W) by the source's rule."""
     if is_missing(reduce) or not callable(reduce):
         return report(False, hint="Write a function, e.g. def my_rule(g): return ..., and pass it.")
-    rng = np.random.default_rng(7)
-    g = rng.normal(0, 1, (6, 5, 3)).astype(np.float32)
+    g = np.random.default_rng(7).normal(0, 1, (6, 5, 3)).astype(np.float32)
+    got, hint = _call(reduce, g)
+    if hint:
+        return report(False, hint=hint)
     right = np.abs(g).max(axis=-1)
-    try:
-        got = reduce(g)
-        if is_missing(got):
-            return report(False, hint="Your function still returns ...: make it return the map.")
-        got = np.asarray(got, dtype=np.float32)
-    except Exception as err:  # the learner's code failed: show why, not the answer
-        return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
-    if got.shape != right.shape:
-        return report(False, hint=f"The map should have one value per pixel: shape {right.shape}, "
-                                  f"got {got.shape}. Reduce over the last axis (the channels).")
-    if np.allclose(got, right, atol=1e-6):
+    if got.shape == right.shape and np.allclose(got, right, atol=1e-6):
         return report(True, "Right: one value per pixel, the strongest of its three derivatives.")
-    if np.allclose(got, g.max(axis=-1), atol=1e-6):
-        return report(False, hint="Close, but a large negative derivative matters as much as a "
-                                  "large positive one.")
-    return report(False, hint="For each pixel, look at its 3 derivatives (R, G, B) and keep the "
-                              "largest in size, ignoring the sign.")
+    return report(False, hint="For each pixel keep the largest of its 3 derivatives in size, "
+                              "ignoring the sign.")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import is_missing, report
+from ._base import is_missing, report, solution_text
 
-__all__ = ["check_translated_saliency", "check_cam_layer"]
+__all__ = ["check_translated_saliency", "check_gradcam", "check_cam_layer"]
 
 
 def _norm(x):
@@ -38,6 +38,83 @@ def check_translated_saliency(my_map, model, image, class_index: int = 2) -> boo
                                       "last layer is the class, so which score object picks it?")
     return report(False, hint="Not the same map. Check that you use the view before the "
                               "softmax (keras-vis made the last layer linear) and no smoothing.")
+
+
+solution_text("translated_saliency", '''
+    # visualize_saliency(model, layer_idx=-1, filter_indices=2, seed_input=image), with the last
+    # layer made linear: a Saliency object on the logits view and a score for class 2.
+    image = images[0]
+    my_map = Saliency(logits, clone=False)(CategoricalScore(2), image[None])[0]
+    ch.exercises.check_translated_saliency(my_map, model, image, class_index=2)
+''')
+
+
+def _plain_gradcam(model, image, class_index, layer_name):
+    """Grad-CAM at ``layer_name``'s own resolution, written out (the checker's reference)."""
+    import tensorflow as tf
+
+    import tf_keras as keras
+
+    from ..models import logits_model
+
+    logits = logits_model(model)
+    both = keras.Model(logits.inputs, [logits.get_layer(layer_name).output, logits.output])
+    x = tf.constant(np.asarray(image, np.float32)[None])
+    with tf.GradientTape() as tape:
+        maps, scores = both(x, training=False)
+        score = scores[0, class_index]
+    grads = tape.gradient(score, maps)[0].numpy()
+    weights = grads.mean(axis=(0, 1))
+    return np.maximum((maps[0].numpy() * weights).sum(axis=-1), 0)
+
+
+def check_gradcam(fn, model, image, class_index, layer_name: str = "conv3_relu") -> bool:
+    """Exercise 7.2: ``fn(model, image, class_index, layer_name)`` returns Grad-CAM written out,
+    at the layer's own resolution (no upsampling): for ``conv3_relu`` of course-cnn, 16x16."""
+    if is_missing(fn) or not callable(fn):
+        return report(False, hint="Write a function (def my_gradcam(...): ...) and pass it.")
+    try:
+        got = fn(model, image, class_index, layer_name)
+    except Exception as err:  # the learner's code failed: show why, not the answer
+        return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
+    if is_missing(got):
+        return report(False, hint="Your function still returns ...: return the map.")
+    got = np.squeeze(np.asarray(got, dtype=np.float64))
+    want = _plain_gradcam(model, image, class_index, layer_name)
+    if got.shape != want.shape:
+        return report(False, hint=f"Expected one value per cell of {layer_name}'s feature maps, "
+                                  f"shape {want.shape}; yours has shape {got.shape}. Leave out "
+                                  "the upsampling, and sum over the channels.")
+    if not np.all(np.isfinite(got)):
+        return report(False, hint="Your map contains NaN values.")
+    if np.abs(_norm(got) - _norm(want)).max() < 1e-3:
+        return report(True, "Right: Grad-CAM is a weighted sum of feature maps, then ReLU.")
+    if got.min() < 0:
+        return report(False, hint="Grad-CAM keeps only the evidence for the class: a ReLU at "
+                                  "the end.")
+    return report(False, hint="Weigh each channel by the mean of its gradient over the "
+                              "positions, sum the weighted maps, then ReLU. Take the gradient "
+                              "of the score before the softmax (the logits view).")
+
+
+solution_text("gradcam", '''
+    import tensorflow as tf
+    import tf_keras as keras
+
+    def my_gradcam(model, image, class_index, layer_name):
+        logits = ch.models.logits_model(model)
+        both = keras.Model(logits.inputs, [logits.get_layer(layer_name).output, logits.output])
+        x = tf.constant(image[None])
+        with tf.GradientTape() as tape:
+            maps, scores = both(x)                           # feature maps and class scores
+            score = scores[0, class_index]
+        grads = tape.gradient(score, maps)[0]                # (h, w, channels)
+        weights = tf.reduce_mean(grads, axis=(0, 1))         # one weight per channel
+        cam = tf.reduce_sum(maps[0] * weights, axis=-1)      # weighted sum of the maps
+        return tf.nn.relu(cam).numpy()
+
+    ch.exercises.check_gradcam(my_gradcam, model, images[0], int(labels[0]), "conv3_relu")
+''')
 
 
 def check_cam_layer(layer_name, model) -> bool:

@@ -1,9 +1,11 @@
 """Checks for notebook 08 (the closing lesson, 黑盒)."""
 from __future__ import annotations
 
-from ._base import is_missing, report
+import numpy as np
 
-__all__ = ["check_shortcut_cue"]
+from ._base import is_missing, report, solution_text
+
+__all__ = ["check_shortcut_cue", "check_blurred_deletion"]
 
 
 def check_shortcut_cue(corner, class_name) -> bool:
@@ -35,3 +37,72 @@ def check_shortcut_cue(corner, class_name) -> bool:
                                   "brightest, away from the shape.")
     return report(False, hint="Look at the maps of each class: for one class they light up "
                               "away from the shape, always at the same place.")
+
+
+solution_text("shortcut_cue", '''
+    # In the grid of maps, the ring columns light up in one corner, away from the shape.
+    my_corner = "top-left"
+    my_class = "ring"
+    ch.exercises.check_shortcut_cue(my_corner, my_class)
+''')
+
+
+def check_blurred_deletion(fn, model, image, class_index, saliency, steps: int = 16) -> bool:
+    """Exercise 8.2: ``fn(model, image, class_index, saliency, steps)`` returns the deletion
+    curve's probabilities (``steps + 1`` values, from no pixel to every pixel deleted) when a
+    deleted pixel takes the value of a blurred copy of the image
+    (``skimage.filters.gaussian(image, sigma=5, channel_axis=-1)``) instead of black."""
+    from ..sanity import deletion_curve, insertion_curve
+
+    if is_missing(fn) or not callable(fn):
+        return report(False, hint="Write a function (def my_deletion(...): ...) and pass it.")
+    try:
+        got = fn(model, image, class_index, saliency, steps)
+    except Exception as err:  # the learner's code failed: show why, not the answer
+        return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
+    if is_missing(got):
+        return report(False, hint="Your function still returns ...: return the probabilities.")
+    try:
+        got = np.asarray(got, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return report(False, hint="Return one probability per step, as a list or an array.")
+    if got.shape != (steps + 1,):
+        return report(False, hint=f"Expected {steps + 1} probabilities (0 pixels deleted, then "
+                                  f"{steps} steps up to all of them); got {got.size}.")
+
+    def same(curve):
+        return np.allclose(got, curve.probability, atol=1e-4)
+
+    if same(deletion_curve(model, image, class_index, saliency, steps, baseline="blur")):
+        return report(True, "Right: the same curve as ch.sanity.deletion_curve(..., "
+                            "baseline='blur'). Compare its area with the black baseline's.")
+    if same(deletion_curve(model, image, class_index, saliency, steps, baseline=0.0)):
+        return report(False, hint="That is the black baseline of the lesson: replace the deleted "
+                                  "pixels by the blurred copy's pixels at the same places.")
+    if same(insertion_curve(model, image, class_index, saliency, steps, baseline="blur")):
+        return report(False, hint="That curve starts from the blurred image and puts pixels "
+                                  "back (insertion). Deletion starts from the image itself.")
+    if np.allclose(got[::-1], deletion_curve(model, image, class_index, saliency, steps,
+                                             baseline="blur").probability, atol=1e-4):
+        return report(False, hint="Your curve runs backwards: start with nothing deleted.")
+    return report(False, hint="Not the same curve. Sort the pixels by the map, largest first "
+                              "(np.argsort(-saliency.ravel(), kind='stable')), and at each step "
+                              "delete round(k / steps * H * W) of them.")
+
+
+solution_text("blurred_deletion", '''
+    from skimage.filters import gaussian
+
+    def my_deletion(model, image, label, saliency, steps=16):
+        blurred = gaussian(image, sigma=5, channel_axis=-1)      # detail gone, colours kept
+        h, w = saliency.shape
+        order = np.argsort(-saliency.ravel(), kind="stable")     # most salient pixel first
+        probs = []
+        for k in np.round(np.linspace(0, h * w, steps + 1)).astype(int):
+            deleted = image.reshape(h * w, 3).copy()
+            deleted[order[:k]] = blurred.reshape(h * w, 3)[order[:k]]
+            probs.append(float(model(deleted.reshape(1, h, w, 3))[0, label]))
+        return probs
+
+    ch.exercises.check_blurred_deletion(my_deletion, model, image, label, smap)
+''')

@@ -1,11 +1,11 @@
 """Train the bundled models.  The only way the weights in ``data/`` are made.
 
-    python -m course_helpers.train                 # course-cnn -> data/course-cnn.weights.h5
-    python -m course_helpers.train --evaluate      # print accuracy and first-layer figures
-    python -m course_helpers.train --variant shortcut   # the model of lesson 8
+    python -m course_helpers.tools.train                 # course-cnn -> data/course-cnn.weights.h5
+    python -m course_helpers.tools.train --evaluate      # print accuracy and first-layer figures
+    python -m course_helpers.tools.train --variant shortcut   # the model of lesson 8
 
 Deterministic for a seed (TensorFlow op determinism, seeded data).  The evaluation uses
-:data:`EVAL_SEED`, a seed that training never uses.
+``course_helpers.config.EVAL_SEED``, a seed that training never uses.
 """
 from __future__ import annotations
 
@@ -17,12 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
-from .data import SHAPE_CLASSES, make_shapes
-
-#: Seed of the 2,000 evaluation images; training uses ``seed`` and ``seed + 1`` only.
-EVAL_SEED = 20_261_127
-EVAL_SIZE = 2000
+from .. import config
+from ..config import EVAL_SEED, EVAL_SIZE
+from ..data import SHAPE_CLASSES, make_shapes
 
 DEFAULTS = dict(seed=0, n_train=16000, n_val=1000, epochs=7, batch_size=64, lr=0.05,
                 smooth=0.02, init_scale=0.1, widths=(16, 32, 64, 96), kernel1=7, input_size=64)
@@ -60,7 +57,7 @@ def train(out_dir=None, name="course-cnn", variant=None, verbose=True, **overrid
     import tensorflow as tf
     import tf_keras as keras
 
-    from .models import build_course_cnn
+    from ..models import build_course_cnn
 
     cfg = dict(DEFAULTS)
     unknown = set(overrides) - set(cfg)
@@ -76,7 +73,7 @@ def train(out_dir=None, name="course-cnn", variant=None, verbose=True, **overrid
     x, y, _ = make_shapes(cfg["n_train"], seed=seed, size=cfg["input_size"])
     xv, yv, _ = make_shapes(cfg["n_val"], seed=seed + 1, size=cfg["input_size"])
     if variant == "shortcut":
-        from .sanity import add_shortcut_mark
+        from ..sanity import add_shortcut_mark
 
         x = add_shortcut_mark(x, y)
         xv = add_shortcut_mark(xv, yv)
@@ -122,7 +119,7 @@ _CLI_FLAGS = ("seed", "epochs", "n_train", "smooth", "init_scale", "lr")
 
 def _command_line(variant, cfg) -> str:
     """The command that reproduces a run: the script plus every setting that differs from the defaults."""
-    parts = ["python -m course_helpers.train"]
+    parts = ["python -m course_helpers.tools.train"]
     if variant:
         parts.append(f"--variant {variant}")
     for key in _CLI_FLAGS:
@@ -134,16 +131,16 @@ def _command_line(variant, cfg) -> str:
 def evaluate(name="course-cnn", n=EVAL_SIZE, seed=EVAL_SEED) -> dict:
     """Accuracy on fresh images and the first-layer figures of a bundled model.
 
-    ``python -m course_helpers.train --evaluate`` prints them; the tests check the bars.
+    ``python -m course_helpers.tools.train --evaluate`` prints them; the tests check the bars.
     """
-    from . import filters
-    from .models import build_course_cnn, load_model, model_metadata
+    from .. import filters
+    from ..models import build_course_cnn, load_model, model_metadata
 
     model = load_model(name)
     meta = model_metadata(name)
     x, y, _ = make_shapes(n, seed=seed, size=meta["architecture"]["input_size"])
     if meta.get("variant") == "shortcut":
-        from .sanity import add_shortcut_mark
+        from ..sanity import add_shortcut_mark
 
         x = add_shortcut_mark(x, y)
     pred = model.predict(x, batch_size=256, verbose=0).argmax(-1)
@@ -172,8 +169,8 @@ def _print_report(rep: dict) -> None:
 
 
 def main(argv=None) -> int:
-    """``python -m course_helpers.train``: train a bundled model or print its figures."""
-    parser = argparse.ArgumentParser(prog="python -m course_helpers.train", description=__doc__,
+    """``python -m course_helpers.tools.train``: train a bundled model or print its figures."""
+    parser = argparse.ArgumentParser(prog="python -m course_helpers.tools.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evaluate", action="store_true",
                         help="do not train: print the shipped model's accuracy and kernel figures")

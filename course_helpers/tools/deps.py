@@ -1,7 +1,7 @@
 """Write environment.yml and binder/ from the one dependency list in pyproject.toml.
 
-    python -m course_helpers.deps --write    # regenerate after editing pyproject.toml
-    python -m course_helpers.deps --check    # exit 1 if a generated file drifted
+    python -m course_helpers.tools.deps --write    # regenerate after editing pyproject.toml
+    python -m course_helpers.tools.deps --check    # exit 1 if a generated file drifted
 
 tests/test_packaging.py runs the check, so the three never disagree.
 """
@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON = "3.11"
-HEADER = "# Generated from pyproject.toml by `python -m course_helpers.deps --write`; do not edit.\n"
+HEADER = "# Generated from pyproject.toml by `python -m course_helpers.tools.deps --write`; do not edit.\n"
 
 
 def _pyproject() -> dict:
@@ -49,7 +49,7 @@ def render() -> dict:
 
 
 def main(argv=None) -> int:
-    """``python -m course_helpers.deps``: write or check the generated environment files."""
+    """``python -m course_helpers.tools.deps``: write or check the generated environment files."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group(required=True)
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
         elif not path.is_file() or path.read_text() != text:
             drift.append(rel)
     if drift:
-        print("out of date (run `python -m course_helpers.deps --write`): " + ", ".join(drift))
+        print("out of date (run `python -m course_helpers.tools.deps --write`): " + ", ".join(drift))
         return 1
     return 0
 

@@ -2,8 +2,8 @@
 
 The repository's address lives here, once.  When it changes::
 
-    python -m course_helpers.notebooks --repo owner/name     # rewrites every badge and install cell
-    python -m course_helpers.notebooks --check               # exit 1 if a notebook disagrees
+    python -m course_helpers.tools.notebooks --repo owner/name     # rewrites every badge and install cell
+    python -m course_helpers.tools.notebooks --check               # exit 1 if a notebook disagrees
 
 Lesson notebooks are written with :func:`new_notebook`, so they all share the same first cells.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 #: GitHub ``owner/name`` of the course; badges and the Colab install cell are made from it.
 REPOSITORY = "seeing-inside-cnns/seeing-inside-cnns"
 BRANCH = "main"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 
 BADGE_MARK = "<!-- badges -->"
@@ -138,7 +138,7 @@ def clean(nb) -> None:
 
 def record_checked_outputs(paths=None, timeout: int = 900) -> list:
     """Run notebooks in quick mode and store the output of their ``# NBVAL_CHECK_OUTPUT`` cells
-    (everything else stays empty).  ``python -m course_helpers.notebooks --record-checked``."""
+    (everything else stays empty).  ``python -m course_helpers.tools.notebooks --record-checked``."""
     import os
 
     import nbformat
@@ -214,7 +214,7 @@ def problems(path) -> list:
             break
         if _checked(cell) and not cell.get("outputs"):
             found.append("a # NBVAL_CHECK_OUTPUT cell has no stored output to compare "
-                         "(run python -m course_helpers.notebooks --record-checked)")
+                         "(run python -m course_helpers.tools.notebooks --record-checked)")
             break
     return found
 
@@ -255,7 +255,7 @@ def build_slides(out_dir, paths=None, execute: bool = False, timeout: int = 900)
 
 
 def main(argv=None) -> int:
-    """``python -m course_helpers.notebooks``: rewrite badges, clean, record checked outputs, slides."""
+    """``python -m course_helpers.tools.notebooks``: rewrite badges, clean, record checked outputs, slides."""
     global REPOSITORY
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,0 +1,262 @@
+"""Lesson 5 (notebook 07), the maps: tf-keras-vis's Saliency, SmoothGrad, Grad-CAM, Grad-CAM++
+and Score-CAM on one shared logits view of the model, and the keras-vis -> tf-keras-vis table.
+
+Activation maximization is in :mod:`.maximization`, the drawings and the explorer in :mod:`.plots`.
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import numpy as np
+
+from .. import _checks
+from .. import graph as _graph
+from .. import models as _models
+from .. import widgets as _widgets
+
+#: keras-vis call or argument -> tf-keras-vis equivalent -> note.  Shown in notebook 07.
+KERAS_VIS_TO_TF_KERAS_VIS = [
+    ("`from vis.visualization import visualize_saliency`",
+     "`from tf_keras_vis.saliency import Saliency`", "a class: build once, call many times"),
+    ("`visualize_saliency(model, layer_idx, filter_indices, seed_input)`",
+     "`Saliency(model, clone=False)(score, seed_input)`", "returns a batch of maps in [0, 1]"),
+    ("`layer_idx=-1` (+ `utils.apply_modifications` to make it linear)",
+     "`model_modifier=ReplaceToLinear()`; here: `ch.models.logits_model(model)`",
+     "scores before the softmax"),
+    ("`filter_indices=c` (a class or a filter)", "`score=CategoricalScore(c)`",
+     "or any function `lambda out: out[:, c]`"),
+    ("`backprop_modifier='guided'`", "`model_modifier=GuidedBackpropagation()`",
+     "fails Adebayo's sanity check (notebook 08)"),
+    ("`grad_modifier='absolute'`", "`gradient_modifier=lambda g: tf.abs(g)`", "the default"),
+    ("(no SmoothGrad)", "`Saliency(...)(score, x, smooth_samples=20, smooth_noise=0.2)`", ""),
+    ("`visualize_cam(model, layer_idx, filter_indices, seed_input, penultimate_layer_idx)`",
+     "`Gradcam(model)(score, x, penultimate_layer=name)`",
+     "+ `GradcamPlusPlus`, `Scorecam`, `Layercam`"),
+    ("`from vis.visualization import visualize_activation`",
+     "`from tf_keras_vis.activation_maximization import ActivationMaximization`", ""),
+    ("`visualize_activation(model, layer_idx, filter_indices, ...)`",
+     "`ActivationMaximization(model)(score, steps=...)`",
+     "a filter: a model cut at that layer + `CategoricalScore(filter)`"),
+    ("`input_range=(0, 255)`", "`input_range=(0, 255)`", "same name; (0.0, 1.0) for our models"),
+    ("`tv_weight`, `lp_norm_weight`", "`regularizers=[TotalVariation2D(w), Norm(w, p)]`",
+     "regularizer objects"),
+    ("`input_modifiers=[Jitter(16)]`", "`input_modifiers=[Jitter(8), Rotate2D(3)]`", ""),
+    ("`max_iter=200`", "`steps=200`", ""),
+    ("`callbacks=[Print()]`", "`callbacks=[Progress()]`", "or our tqdm bar `TqdmProgress()`"),
+    ("`utils.draw_text(img, text)`", "(none)", "`ch.plotting.draw_caption(img, text)`"),
+    ("`utils.find_layer_idx(model, name)`", "(not needed)", "layers are passed by name"),
+]
+
+METHODS = ("Saliency", "SmoothGrad", "Grad-CAM", "Grad-CAM++", "Score-CAM")
+
+
+def mapping_table() -> str:
+    """The keras-vis -> tf-keras-vis table as Markdown.  Lesson 5 (notebook 07) displays it."""
+    rows = ["| keras-vis | tf-keras-vis | note |", "|---|---|---|"]
+    rows += [f"| {a} | {b} | {c} |" for a, b, c in KERAS_VIS_TO_TF_KERAS_VIS]
+    return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------- one shared toolbox
+class Toolbox:
+    """tf-keras-vis's visualizers for one model, all built on one shared logits view.
+
+    ``ch.kerasvis.toolbox(model)`` returns the same object every time for the same model.
+    Lesson 5.
+    """
+
+    def __init__(self, model):
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+        from tf_keras_vis.saliency import Saliency
+        from tf_keras_vis.scorecam import Scorecam
+
+        self.model = model = _checks.model(model)
+        self.logits = _models.logits_model(model)   # shares weights; nothing is copied
+        self.saliency = Saliency(self.logits, clone=False)
+        self.gradcam = Gradcam(self.logits, clone=False)
+        self.gradcam_plus_plus = GradcamPlusPlus(self.logits, clone=False)
+        self.scorecam = Scorecam(self.logits, clone=False)
+
+    def visualizers(self) -> dict:
+        return {"saliency": self.saliency, "gradcam": self.gradcam,
+                "gradcam_plus_plus": self.gradcam_plus_plus, "scorecam": self.scorecam}
+
+
+_TOOLBOXES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def toolbox(model) -> Toolbox:
+    """The :class:`Toolbox` of ``model`` (made once, then reused).  Lesson 5."""
+    model = _checks.model(model)
+    box = _TOOLBOXES.get(model)
+    if box is None:
+        box = _TOOLBOXES[model] = Toolbox(model)
+    return box
+
+
+# --------------------------------------------------------------------------- input checks
+def _batch(model, images):
+    """(batch, single?) from one image (H, W, C) or a batch/list of images."""
+    _checks.model(model)
+    if isinstance(images, np.ndarray) and images.ndim in (2, 3) and not (
+            images.ndim == 3 and images.shape[-1] not in (1, 2, 3, 4)):
+        return _checks.image_for(model, images)[None], True
+    if images is None:
+        raise TypeError("images is None: pass one image (H, W, 3) or a list or batch of images.")
+    _checks.nonempty("images", images, "pass one image (H, W, 3) or a list or batch of images, "
+                     "e.g. ch.data.make_shapes(4)[0]")
+    return _checks.batch_for(model, images), False
+
+
+def _classes(model, class_index, n) -> list:
+    """One valid class index per image; ``class_index`` may be an int, a name or a list."""
+    names = _models.class_names(model)
+
+    def one(c):
+        if isinstance(c, str):
+            if c not in names:
+                raise ValueError(f"Unknown class name {c!r}. Classes: {', '.join(names[:20])}"
+                                 f"{' ...' if len(names) > 20 else ''}.")
+            return names.index(c)
+        return _checks.check_class(model, c)
+
+    if isinstance(class_index, (list, tuple, np.ndarray)):
+        idx = [one(c) for c in np.asarray(class_index).tolist()]
+        if len(idx) != n:
+            raise ValueError(f"Got {len(idx)} class indices for {n} images; give one per image "
+                             "or a single int for all.")
+        return idx
+    return [one(class_index)] * n
+
+
+def cam_layer(model, layer=None) -> str:
+    """The layer whose output Grad-CAM/Score-CAM weigh: by default the last conv's activation.
+
+    A conv layer's name (or index) means its activation (after BN and ReLU,
+    ``ch.graph.activation_layer``); any other layer must have a spatial output
+    (batch, h, w, channels).  Lesson 5.
+    """
+    model = _checks.model(model)
+    convs = _graph.conv_layer_names(model)
+    if layer is None:
+        if not convs:
+            raise ValueError(f"{model.name} has no Conv2D layer, so Grad-CAM has nothing to weigh.")
+        layer = convs[-1]
+    lyr = _graph.layer(model, layer)
+    if lyr.name in convs:
+        lyr = _graph.activation_layer(model, lyr.name)
+    shape = tuple(_graph.output_of(model, lyr).shape)
+    if len(shape) != 4:
+        raise ValueError(f"Layer {lyr.name!r} has output shape {shape}, not a "
+                         f"(batch, h, w, channels) map; pick a conv layer: {', '.join(convs)}.")
+    return lyr.name
+
+
+@contextlib.contextmanager
+def _quiet_keras():
+    """Hide Keras's progress bar (Score-CAM calls ``model.predict`` without ``verbose=0``)."""
+    import tf_keras as keras
+
+    was_on = keras.utils.is_interactive_logging_enabled()
+    keras.utils.disable_interactive_logging()
+    try:
+        yield
+    finally:
+        if was_on:
+            keras.utils.enable_interactive_logging()
+
+
+# --------------------------------------------------------------------------- attribution maps
+def saliency(model, images, class_index, smooth_samples: int = 0, smooth_noise: float = 0.2,
+             seed: int = 0, normalize: bool = True) -> np.ndarray:
+    """tf-keras-vis ``Saliency`` (5.1): |d score / d pixel|, max over RGB, scaled to [0, 1].
+
+    ``smooth_samples > 0`` gives SmoothGrad: the average over that many noisy copies, noise
+    ``smooth_noise`` x (max - min) of the image.  The score is the class score before the
+    softmax.  Returns (H, W) for one image, (n, H, W) for a batch.  Lesson 5.1.
+    """
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    batch, single = _batch(model, images)
+    classes = _classes(model, class_index, len(batch))
+    smooth_samples = _checks.integer("smooth_samples", smooth_samples, low=0)
+    smooth_noise = _checks.number("smooth_noise", smooth_noise, low=0)
+    np.random.seed(seed)   # tf-keras-vis draws SmoothGrad's noise from NumPy's global generator
+    maps = toolbox(model).saliency(CategoricalScore(classes), batch, smooth_samples=smooth_samples,
+                                   smooth_noise=smooth_noise, normalize_map=bool(normalize))
+    maps = np.asarray(maps, dtype=np.float32)
+    return maps[0] if single else maps
+
+
+def gradcam(model, images, class_index, layer=None, plus_plus: bool = False) -> np.ndarray:
+    """tf-keras-vis ``Gradcam`` (or ``GradcamPlusPlus``) at ``layer``, upsampled, in [0, 1].
+
+    ``layer`` defaults to the last conv layer's activation (see :func:`cam_layer`).  Returns
+    (H, W) for one image, (n, H, W) for a batch.  Lesson 5.
+    """
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    batch, single = _batch(model, images)
+    classes = _classes(model, class_index, len(batch))
+    box = toolbox(model)
+    vis = box.gradcam_plus_plus if plus_plus else box.gradcam
+    maps = vis(CategoricalScore(classes), batch, penultimate_layer=cam_layer(model, layer),
+               seek_penultimate_conv_layer=False)
+    maps = np.nan_to_num(np.asarray(maps, dtype=np.float32))
+    return maps[0] if single else maps
+
+
+def gradcam_plus_plus(model, images, class_index, layer=None) -> np.ndarray:
+    """tf-keras-vis ``GradcamPlusPlus``; see :func:`gradcam`.  Lesson 5."""
+    return gradcam(model, images, class_index, layer=layer, plus_plus=True)
+
+
+def scorecam(model, images, class_index, layer=None, max_n=None, batch_size: int = 64) -> np.ndarray:
+    """tf-keras-vis ``Scorecam``: gradient-free; each channel weighted by the class probability
+    of the image masked with that channel.  ``max_n`` keeps only that many channels (Faster
+    Score-CAM).  Returns (H, W) or (n, H, W) in [0, 1].  Lesson 5.
+    """
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    batch, single = _batch(model, images)
+    classes = _classes(model, class_index, len(batch))
+    batch_size = _checks.integer("batch_size", batch_size, low=1)
+    max_n = None if max_n is None else _checks.integer("max_n", max_n, low=1)
+    with _quiet_keras():
+        maps = toolbox(model).scorecam(CategoricalScore(classes), batch,
+                                       penultimate_layer=cam_layer(model, layer),
+                                       seek_penultimate_conv_layer=False, max_N=max_n,
+                                       batch_size=batch_size)
+    maps = np.nan_to_num(np.asarray(maps, dtype=np.float32))
+    return maps[0] if single else maps
+
+
+def compare_methods(model, images, class_index, methods=METHODS, layer=None,
+                    smooth_samples: int = 20, seed: int = 0) -> dict:
+    """Maps of several tf-keras-vis methods for the same images and classes.  Lesson 5.
+
+    Returns ``{method name: maps (n, H, W)}`` with names from :data:`METHODS`; cached, so a
+    widget that switches between them computes each once.
+    """
+    batch, _ = _batch(model, images)
+    classes = _classes(model, class_index, len(batch))
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"Unknown method(s) {unknown}; choose from {list(METHODS)}.")
+    layer = None if layer is None else cam_layer(model, layer)
+    run = {
+        "Saliency": lambda: saliency(model, batch, classes),
+        "SmoothGrad": lambda: saliency(model, batch, classes, smooth_samples=smooth_samples, seed=seed),
+        "Grad-CAM": lambda: gradcam(model, batch, classes, layer=layer),
+        "Grad-CAM++": lambda: gradcam_plus_plus(model, batch, classes, layer=layer),
+        "Score-CAM": lambda: scorecam(model, batch, classes, layer=layer),
+    }
+    out = {}
+    for name in methods:
+        key = ("kerasvis", name, _widgets.model_key(model), _widgets.array_key(batch),
+               tuple(classes), layer, smooth_samples, seed)
+        out[name] = _widgets.cached(key, run[name])
+    return out

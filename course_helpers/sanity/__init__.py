@@ -1,0 +1,35 @@
+"""The closing lesson -- opening the black box (notebook 08).
+
+We can *see* what a network responds to; we do not know *why*.  This subpackage makes that
+claim testable in three ways, one module each:
+
+* **Sanity checks** (Adebayo et al. 2018), :mod:`.randomization`: :func:`randomize_layers` and
+  :func:`randomized` re-draw a model's weights, :func:`cascading_randomization` from the top
+  layer down; a map that barely changes is showing the image, not the model.
+* **Measuring explanations**, :mod:`.metrics`: :func:`deletion_curve` and :func:`insertion_curve`
+  (Petsiuk et al. 2018) and :func:`pointing_game` (Zhang et al. 2016) on shapes with known
+  masks, combined by :func:`evaluate_explanations`.
+* **A network that learned the wrong thing** (shortcut learning, Geirhos et al. 2020),
+  :mod:`.shortcut`: :func:`add_shortcut_mark` puts a small mark in a corner of every image of
+  one class; ``shortcut-cnn`` is trained on such data.
+
+:mod:`.plots` draws the results.
+"""
+from ..weights import assign_in_slices
+from .metrics import (Curve, deletion_curve, evaluate_explanations, format_table,
+                      insertion_curve, pointing_game, random_map)
+from .plots import (plot_curves, plot_map_grid, plot_overlays, plot_randomization,
+                    plot_randomization_maps)
+from .randomization import (cascade_order, cascading_randomization, edge_map, randomize_layers,
+                            randomized, spearman, standard_methods)
+from .shortcut import (CORNERS, MARK_COLOUR, MARK_MARGIN, MARK_SIZE, SHORTCUT_CLASS,
+                       add_shortcut_mark, shortcut_mask, shortcut_report, shortcut_test_sets)
+
+__all__ = [
+    "Curve", "deletion_curve", "evaluate_explanations", "format_table", "insertion_curve",
+    "pointing_game", "random_map", "plot_curves", "plot_map_grid", "plot_overlays",
+    "plot_randomization", "plot_randomization_maps", "cascade_order", "cascading_randomization",
+    "edge_map", "randomize_layers", "randomized", "spearman", "standard_methods", "CORNERS",
+    "MARK_COLOUR", "MARK_MARGIN", "MARK_SIZE", "SHORTCUT_CLASS", "add_shortcut_mark",
+    "shortcut_mask", "shortcut_report", "shortcut_test_sets", "assign_in_slices",
+]

@@ -1,0 +1,191 @@
+"""Measuring explanations on images whose objects are known.  Lesson 8.
+
+:func:`deletion_curve` and :func:`insertion_curve` (Petsiuk et al. 2018), :func:`pointing_game`
+(Zhang et al. 2016), combined over methods and images by :func:`evaluate_explanations`.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _checks
+from .. import plotting as _plotting
+
+def _as_maps(maps, n, shape):
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim == 2:
+        maps = maps[None]
+    if len(maps) != n:
+        raise ValueError(f"A method returned {len(maps)} maps for {n} images.")
+    if maps.shape[1:] != tuple(shape):
+        maps = np.stack([_plotting.upsample(m, shape) for m in maps])
+    return maps
+
+
+
+class Curve(NamedTuple):
+    """A deletion or insertion curve: fraction of pixels changed, class probability, area."""
+
+    fraction: np.ndarray
+    probability: np.ndarray
+    auc: float
+
+
+def _check_map(saliency, shape):
+    sal = np.asarray(saliency, dtype=np.float32)
+    if sal.ndim != 2:
+        raise ValueError(f"Expected a 2-D saliency map, got shape {sal.shape}.")
+    if not np.all(np.isfinite(sal)):
+        raise ValueError("The saliency map contains NaN or infinite values.")
+    if sal.shape != tuple(shape):
+        sal = _plotting.upsample(sal, shape)
+    return sal
+
+
+def _baseline(image, baseline):
+    if isinstance(baseline, str):
+        if baseline != "blur":
+            raise ValueError(f"baseline must be a number (a grey level) or 'blur', got {baseline!r}.")
+        from skimage.filters import gaussian
+
+        return gaussian(image, sigma=5, channel_axis=-1).astype(np.float32)
+    if not isinstance(baseline, numbers.Real) or not 0 <= baseline <= 1:
+        raise ValueError(f"baseline must be a grey level in [0, 1] or 'blur', got {baseline!r}.")
+    return np.full_like(image, float(baseline))
+
+
+def _auc(x, y) -> float:
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2)
+
+
+def _curve(model, image, class_index, saliency, steps, start, end, batch_size):
+    _checks.model(model)
+    img = _checks.image_for(model, image)
+    c = _checks.check_class(model, class_index)
+    if not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    sal = _check_map(saliency, img.shape[:2])
+    a, b = start(img), end(img)
+    h, w = img.shape[:2]
+    order = np.argsort(-sal.ravel(), kind="stable")          # most important pixel first
+    counts = np.round(np.linspace(0, h * w, steps + 1)).astype(int)
+    rank = np.empty(h * w, int)
+    rank[order] = np.arange(h * w)
+    rank = rank.reshape(h, w)
+    seq = np.stack([np.where((rank < k)[..., None], b, a) for k in counts]).astype(np.float32)
+    prob = model.predict(seq, batch_size=batch_size, verbose=0)[:, c].astype(np.float64)
+    frac = counts / (h * w)
+    return Curve(frac, prob, _auc(frac, prob))
+
+
+def deletion_curve(model, image, class_index, saliency, steps: int = 16, baseline=0.0,
+                   batch_size: int = 64) -> Curve:
+    """Petsiuk et al.'s deletion metric: replace the most salient pixels first by ``baseline``
+    (a grey level, or ``"blur"``) and follow the class probability.  A good map makes it fall
+    fast: a *low* area under the curve.  Lesson 8.
+
+    Written out in lesson 08, "In plain code: a deletion curve".
+    """
+    return _curve(model, image, class_index, saliency, steps,
+                  start=lambda img: img, end=lambda img: _baseline(img, baseline),
+                  batch_size=batch_size)
+
+
+def insertion_curve(model, image, class_index, saliency, steps: int = 16, baseline="blur",
+                    batch_size: int = 64) -> Curve:
+    """Petsiuk et al.'s insertion metric: start from a blurred copy and put the original pixels
+    back, most salient first.  A good map makes the probability rise fast: a *high* area.
+    Lesson 8.
+
+    Written out in lesson 08, "In plain code: a deletion curve".
+    """
+    return _curve(model, image, class_index, saliency, steps,
+                  start=lambda img: _baseline(img, baseline), end=lambda img: img,
+                  batch_size=batch_size)
+
+
+def pointing_game(maps, masks, tolerance: int = 0, per_image: bool = False):
+    """Zhang et al.'s pointing game: a hit when the map's maximum lies on the object.
+
+    ``maps`` (H, W) or (n, h, w) (resized to the masks if needed), ``masks`` bool, one per
+    map.  Each hit is decided by ``ch.saliency.pointing_hit`` (lesson 3.5's rule: among tied
+    maxima, the one nearest their centroid; ``tolerance`` grows the mask by that many
+    pixels).  Returns the hit rate, or the hits per image with ``per_image=True``.  Lesson 8.
+    """
+    from ..saliency import pointing_hit
+
+    masks = np.asarray(masks)
+    maps = np.asarray(maps, dtype=np.float32)
+    if masks.ndim == 2:
+        masks = masks[None]
+    if maps.ndim == 2:
+        maps = maps[None]
+    if masks.ndim != 3 or maps.ndim != 3:
+        raise ValueError(f"Expected maps and masks of shape (n, H, W) or (H, W); got "
+                         f"{maps.shape} and {masks.shape}.")
+    if len(maps) != len(masks):
+        raise ValueError(f"{len(maps)} maps but {len(masks)} masks; give one mask per map.")
+    if masks.dtype != bool:
+        if not np.isin(masks, (0, 1)).all():
+            raise ValueError("Masks must be boolean (True on the object).")
+        masks = masks.astype(bool)
+    if not isinstance(tolerance, numbers.Integral) or tolerance < 0:
+        raise ValueError(f"tolerance must be an integer >= 0 (pixels), got {tolerance!r}.")
+    hits = np.zeros(len(maps), bool)
+    for i, (m, mask) in enumerate(zip(maps, masks)):
+        if not mask.any():
+            raise ValueError(f"Mask {i} is empty: the pointing game needs an object to point at.")
+        hits[i] = pointing_hit(_check_map(m, mask.shape), mask, tolerance=int(tolerance))
+    return hits if per_image else float(hits.mean())
+
+
+def evaluate_explanations(model, images, labels, masks, methods: dict, steps: int = 16,
+                          progress: bool = True) -> list:
+    """Deletion AUC, insertion AUC and pointing game for each method, on images with masks.
+
+    ``methods``: ``{name: f(model, images, classes) -> maps (n, h, w)}``; each method explains
+    the true label.  Returns a list of rows ``{"method", "deletion AUC", "insertion AUC",
+    "pointing game"}`` (means over the images).  Lesson 8.
+    """
+    _checks.model(model)
+    batch = _checks.batch_for(model, images)
+    labels = np.asarray(labels).astype(int)
+    masks = np.asarray(masks, bool)
+    if len(labels) != len(batch) or len(masks) != len(batch):
+        raise ValueError(f"{len(batch)} images, {len(labels)} labels and {len(masks)} masks: "
+                         "give one label and one mask per image.")
+    rows = []
+    items = list(methods.items())
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(items, desc="methods", leave=False)
+    for name, fn in items:
+        maps = _as_maps(fn(model, batch, labels), len(batch), batch.shape[1:3])
+        dele = [deletion_curve(model, batch[i], labels[i], maps[i], steps).auc for i in range(len(batch))]
+        ins = [insertion_curve(model, batch[i], labels[i], maps[i], steps).auc for i in range(len(batch))]
+        rows.append({"method": name, "deletion AUC": float(np.mean(dele)),
+                     "insertion AUC": float(np.mean(ins)),
+                     "pointing game": pointing_game(maps, masks)})
+    return rows
+
+
+def format_table(rows, digits: int = 3) -> str:
+    """Rows of dicts as a Markdown table (``IPython.display.Markdown`` shows it).  Lesson 8."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        cells = [f"{r[k]:.{digits}f}" if isinstance(r[k], float) else str(r[k]) for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def random_map(model, images, classes, seed: int = 0) -> np.ndarray:
+    """A map of random numbers: the baseline every explanation should beat.  Lesson 8."""
+    _checks.model(model)
+    n, h, w = len(images), images.shape[1], images.shape[2]
+    return np.random.default_rng(seed).random((n, h, w)).astype(np.float32)
