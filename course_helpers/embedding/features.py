@@ -201,7 +201,8 @@ def knn_accuracy(points, labels, k: int = 5) -> float:
 
     Each point is classified by the majority label of its ``k`` nearest other points (ties go
     to the smallest label).  1.0 means every point sits among its own class; with C balanced
-    classes, chance is about 1/C.  Applied to the 2-D map it says how well classes separate.
+    classes, chance is a little above 1/C (lesson 02 prints it).  Applied to the 2-D map it
+    says how well classes separate.
     """
     from sklearn.neighbors import NearestNeighbors
 
