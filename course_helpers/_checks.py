@@ -7,18 +7,23 @@ layer index); nothing here changes a model.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from . import _facts
 from . import data as _data
 from . import graph as _graph
 
 
 def input_size(model) -> tuple:
-    """The (height, width) a model takes."""
+    """The (height, width) a model takes; ``None`` for an axis of any size (a model built
+    with ``keras.Input((None, None, 3))`` takes images of any size)."""
     shape = model.inputs[0].shape
-    return int(shape[1]), int(shape[2])
+    return tuple(None if n is None else int(n) for n in (shape[1], shape[2]))
+
+
+def _fits(shape, size) -> bool:
+    """True if an image of (height, width) ``shape`` needs no resizing for ``size``."""
+    return all(want is None or int(got) == want for got, want in zip(shape, size))
 
 
 def image_for(model, image, name: str = "image") -> np.ndarray:
@@ -38,7 +43,8 @@ def image_for(model, image, name: str = "image") -> np.ndarray:
         arr = image[0]
     size = input_size(model)
     img = _data.load_image(arr)
-    if img.shape[:2] != size:
+    if not _fits(img.shape[:2], size):
+        size = tuple(img.shape[i] if n is None else n for i, n in enumerate(size))
         img = _data.load_image(img, size=size if size[0] != size[1] else size[0])
     return img
 
@@ -54,7 +60,7 @@ def batch_for(model, images, name: str = "images") -> np.ndarray:
     nonempty(name, images, "pass at least one image")
     arr = images
     if isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype == np.float32 \
-            and images.shape[1:] == size + (3,):
+            and images.shape[-1] == 3 and _fits(images.shape[1:3], size):
         if not np.all(np.isfinite(images)):
             raise ValueError("The images contain NaN or infinite values; replace them first "
                              "(e.g. np.nan_to_num(images)).")
@@ -64,22 +70,37 @@ def batch_for(model, images, name: str = "images") -> np.ndarray:
     if isinstance(arr, np.ndarray) and arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] > 4:
         raise ValueError(f"Expected a batch of images (n, H, W, 3), got shape {arr.shape}: "
                          "for one image use images[None] or a list [image].")
-    return np.stack([image_for(model, im) for im in arr]).astype(np.float32)
+    converted = [image_for(model, im) for im in arr]
+    sizes = list(dict.fromkeys(im.shape[:2] for im in converted))
+    if len(sizes) > 1:
+        raise ValueError(f"{name} have different sizes ({', '.join(map(str, sizes))}) and this "
+                         "model takes any size, so they are not resized: give them one size "
+                         "first, e.g. ch.data.load_image(image, size=224).")
+    return np.stack(converted).astype(np.float32)
 
 
 def check_index(value, n: int, what: str, fix: str) -> int:
-    """``value`` as an int in [0, n), else a TypeError/ValueError naming the valid range."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be an integer, got {type(value).__name__} {value!r}.")
-    value = int(value)
+    """``value`` as an int in [0, n) (numpy ints and whole floats such as 3.0 are accepted,
+    as by :func:`integer`), else a TypeError/ValueError naming the valid range."""
+    value = integer(what, value)
     if not 0 <= value < n:
         raise ValueError(f"{what} {value} is out of range: it must be between 0 and {n - 1}. {fix}")
     return value
 
 
 def check_class(model, class_index) -> int:
-    """A valid class index for ``model`` (lessons 3.4, 3.5)."""
+    """A valid class index for ``model``: an int (numpy ints and whole floats such as 3.0 are
+    accepted) or a class name (as in ``ch.models.class_names(model)``).  Lessons 3.4, 3.5."""
+    names = _facts.class_names(model)
     n = int(model.output_shape[-1])
+    if isinstance(class_index, (str, np.str_)):
+        key = str(class_index).strip().lower()
+        found = [i for i, name in enumerate(names) if name.lower() == key]
+        if found:
+            return found[0]
+        shown = ", ".join(names[:12]) + (", ..." if n > 12 else "")
+        raise ValueError(f"class_index {class_index!r} is not a class name of {model.name}: use "
+                         f"an index 0 to {n - 1} or one of {shown} (ch.models.class_names(model)).")
     return check_index(class_index, n, "class_index", f"The model has {n} classes "
                        "(see ch.models.class_names(model)).")
 
@@ -119,19 +140,7 @@ def model(value, name: str = "model"):
 def integer(name: str, value, low=None, high=None) -> int:
     """``value`` as an int (numpy ints and whole floats such as 3.0 are accepted) within
     [low, high]; else an error naming ``name``, the value and the allowed range."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a whole number, got {value!r}.")
-    if isinstance(value, numbers.Integral):
-        v = int(value)
-    elif isinstance(value, numbers.Real) and float(value).is_integer():
-        v = int(value)
-    else:
-        raise TypeError(f"{name} must be a whole number, got {type(value).__name__} {value!r}.")
-    if low is not None and v < low:
-        raise ValueError(f"{name} must be at least {low}, got {v}.")
-    if high is not None and v > high:
-        raise ValueError(f"{name} must be at most {high}, got {v}.")
-    return v
+    return _graph.require_integer(name, value, low, high)
 
 
 def number(name: str, value, low=None, high=None, positive: bool = False, fix: str = "") -> float:

@@ -163,13 +163,9 @@ def untrained_twin(model):
     first = first_layer(model)
     inputs = keras.Input(model.input_shape[1:])
     x = inputs
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
+    for layer in _graph.chain(model, first):     # input -> first conv, in graph order
         fresh = layer.__class__.from_config(_reseeded(layer.get_config()))  # new weights
         x = fresh(x)
-        if layer is first:
-            break
     twin = keras.Model(inputs, x, name=f"{model.name}_untrained_first_layer")
     return _models._tag(twin, name=name, class_names=_models.class_names(model))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numbers
 import weakref
 
+import numpy as np
 import tf_keras as keras
 
 #: Layers that act on each position of the grid alone (pointwise or per channel), so they
@@ -61,6 +62,25 @@ def require_model(value, name: str = "model"):
         raise TypeError(f"{name} must be a tf-keras model, got {type(value).__name__} "
                         f"{value!r:.60}: {fix}.")
     return value
+
+
+def require_integer(name: str, value, low=None, high=None) -> int:
+    """``value`` as an int (numpy ints and whole floats such as 3.0 are accepted) within
+    [low, high]; else an error naming ``name``, the value and the allowed range
+    (``ch._checks.integer``, used by every public function, is this check)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a whole number, got {value!r}.")
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        v = int(value)
+    else:
+        raise TypeError(f"{name} must be a whole number, got {type(value).__name__} {value!r}.")
+    if low is not None and v < low:
+        raise ValueError(f"{name} must be at least {low}, got {v}.")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be at most {high}, got {v}.")
+    return v
 
 
 def layer(model, layer):
@@ -123,8 +143,13 @@ def _own_node(model, lyr):
     raise ValueError(f"layer {lyr.name!r} is not connected in {model.name}'s graph.")
 
 
+def inputs_of(model, layer) -> list:
+    """The layers whose outputs ``layer`` (name, index or layer) reads in ``model``'s own
+    graph (not where the layer was also called inside another model)."""
+    return _inputs_of(model, _layer(model, layer))
+
+
 def _inputs_of(model, lyr) -> list:
-    """The layers whose outputs ``lyr`` reads in ``model``'s own graph."""
     node = lyr._inbound_nodes[_own_node(model, lyr)]
     return list(dict.fromkeys(src for src, _, _, _ in node.iterate_inbound()))
 
@@ -223,10 +248,14 @@ def receptive_field(model, layer):
                 k = _pair(lyr.kernel_size if conv else lyr.pool_size, axis)
                 s = _pair(lyr.strides, axis)
                 k = _pair(lyr.dilation_rate, axis) * (k - 1) + 1 if conv else k
-                if lyr.padding == "same":
+                if lyr.padding == "same" and s == 1:
+                    pad = (k - 1) // 2          # the same for every input size
+                elif lyr.padding == "same":
                     n = lyr.get_input_shape_at(_own_node(model, lyr))[1 + axis]
                     if n is None:
-                        raise ValueError("receptive_field needs a model with a fixed input size.")
+                        raise ValueError(f"receptive_field needs a fixed input size for the "
+                                         f"strided 'same'-padded layer {lyr.name!r} (its "
+                                         "padding depends on the size).")
                     pad = max((-(-int(n) // s) - 1) * s + k - int(n), 0) // 2
                 elif lyr.padding == "valid":
                     pad = 0
@@ -261,9 +290,8 @@ def unit_box(model, layer, row, col):
     box = []
     for pos, name, (s, j, t) in ((row, "row", (size[0], stride[0], start[0])),
                                  (col, "col", (size[1], stride[1], start[1]))):
-        if isinstance(pos, bool) or not isinstance(pos, numbers.Integral):
-            raise TypeError(f"{name} must be an integer unit position, got {pos!r}.")
-        box.append(int(round(t + int(pos) * j - (s - 1) / 2)))
+        pos = require_integer(name, pos)
+        box.append(int(round(t + pos * j - (s - 1) / 2)))
     top, left = box
     return top, left, top + size[0], left + size[1]
 
@@ -293,4 +321,14 @@ def submodel(model, layers):
         outputs = [output_of(model, lyr) for lyr in chosen]
         per_model[key] = keras.Model(model.inputs, outputs if several else outputs[0],
                                      name=f"{model.name}_to_{'_'.join(key[0])}"[:120])
+    return per_model[key]
+
+
+def cached_view(model, key: str, build):
+    """The model ``build()`` makes from ``model`` (a view that shares its weights, such as
+    ``ch.models.logits_model``'s), built once per (model, key) in the same cache as
+    :func:`submodel`."""
+    per_model = _SUBMODELS.setdefault(require_model(model), {})
+    if key not in per_model:
+        per_model[key] = build()
     return per_model[key]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import weakref
 from pathlib import Path
 
 import tensorflow as tf
 import tf_keras as keras
 
-from . import _checks, config
+from . import _checks, _facts, config
+from . import graph as _graph
 from . import vgg as _vgg
 from .data import SHAPE_CLASSES
 from .vgg import ImageNetPreprocess  # noqa: F401  (ch.models.ImageNetPreprocess)
@@ -35,21 +35,8 @@ _VGG_URLS = {
     for name, md5 in (("vgg16", "64373286793e3c8b2b4e3219cbf3544b"),
                       ("vgg19", "cbe5617147190e668d6c5d5026f83318"))
 }
-# Facts about a model object (its class names, its course name, its logits view), kept outside
-# the Keras object so that Keras does not track them as parts of the model.
-_INFO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _tag(model, **facts):
-    _INFO.setdefault(model, {}).update(facts)
-    return model
-
-
-def _info(model, key, default=None):
-    try:
-        return _INFO.get(model, {}).get(key, default)
-    except TypeError:
-        return default
+# Facts about a model object (its class names, its course name) live in course_helpers._facts.
+_INFO, _tag, _info = _facts.INFO, _facts.tag, _facts.info
 
 
 #: Name of the penultimate dense layer of ``course-cnn`` (lesson 2 embeds its output).
@@ -246,11 +233,7 @@ def class_names(name_or_model) -> list:
         raise ValueError(f"Unknown model {name_or_model!r}. Available models: "
                          f"{', '.join(available_models())}.")
     _checks.model(name_or_model, "name_or_model")
-    names = _info(name_or_model, "class_names")
-    if names is None:
-        n = int(name_or_model.output_shape[-1])
-        return [f"class {i}" for i in range(n)]
-    return list(names)
+    return _facts.class_names(name_or_model)
 
 
 class _LinearView(keras.layers.Layer):
@@ -274,22 +257,26 @@ def logits_model(model):
     for VGG16.  Saliency and gradient ascent use scores before softmax, as Simonyan et al. do.
     """
     _checks.model(model)
-    cached = _info(model, "logits_view")
-    if cached is not None:
-        return cached
-    last = model.layers[-1]
-    if isinstance(last, keras.layers.Activation) and last.activation is keras.activations.softmax:
-        out = last.input
-    elif isinstance(last, keras.layers.Dense) and last.activation is keras.activations.softmax:
-        out = _LinearView(last, name=f"{last.name}_linear")(last.input)
-    elif isinstance(last, keras.layers.Softmax):
-        out = last.input
+    if len(model.outputs) != 1:
+        raise ValueError(f"{model.name} has {len(model.outputs)} outputs; logits_model needs a "
+                         "classifier with one softmax output.")
+    last = model.outputs[0]._keras_history.layer
+    softmax = getattr(last, "activation", None) is keras.activations.softmax
+    if isinstance(last, keras.layers.Softmax) or (isinstance(last, keras.layers.Activation)
+                                                  and softmax):
+        view = _graph.submodel(model, _graph.inputs_of(model, last)[0])
+    elif isinstance(last, keras.layers.Dense) and softmax:
+        def build():
+            # the Dense layer's input in the model's own graph, then its kernel and bias
+            src = _graph.output_of(model, _graph.inputs_of(model, last)[0])
+            out = _LinearView(last, name=f"{last.name}_linear")(src)
+            return keras.Model(model.inputs, out, name=f"{model.name}_logits")
+        view = _graph.cached_view(model, "logits", build)
     else:
         raise ValueError(f"The model's last layer {last.name!r} is not a softmax; "
                          "logits_model needs a classifier that ends in softmax.")
-    view = keras.Model(model.inputs, out, name=f"{model.name}_logits")
-    _tag(view, class_names=class_names(model), name=model_name(model), logits=True)
-    _tag(model, logits_view=view)
+    if not _info(view, "logits"):
+        _tag(view, class_names=class_names(model), name=model_name(model), logits=True)
     return view
 
 

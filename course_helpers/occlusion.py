@@ -63,6 +63,8 @@ def occlusion_positions(size: int, patch: int, stride: int) -> list:
     """Top (or left) coordinates of the patch along one axis: 0, stride, 2*stride, ..., and a
     last one flush with the border if the steps do not land there, so every pixel gets covered.
     Lesson 3.4."""
+    size = _checks.integer("size", size, low=1)
+    patch, stride = _check_geometry((size, size), patch, stride)
     pos = list(range(0, size - patch + 1, stride))
     if pos[-1] != size - patch:
         pos.append(size - patch)
@@ -171,6 +173,7 @@ def pixel_map(values, shape, patch: int, stride: int) -> np.ndarray:
     """Spread a (rows, cols) occlusion grid back to pixels: each pixel gets the mean of the
     values of all patch positions that covered it.  Lessons 3.4 and 3.5 (object share)."""
     h, w = shape[:2]
+    patch, stride = _check_geometry((h, w), patch, stride)
     values = np.asarray(values, dtype=np.float64)
     ys = occlusion_positions(h, patch, stride)
     xs = occlusion_positions(w, patch, stride)

@@ -18,6 +18,7 @@ import weakref
 import numpy as np
 import tf_keras as keras
 
+from . import _checks
 from . import graph as _graph
 
 # model -> {(height, width, patch): plan or None}.  Plans hold compiled functions, not models.
@@ -94,7 +95,8 @@ def incremental_plan(model, shape, patch):
     or None when the full forward pass is as cheap (small images, models that are not a plain
     chain of same-padded stride-1 convs and pools at the bottom).  ``plan["split"]`` names the
     last layer run on crops."""
-    key = (int(shape[0]), int(shape[1]), int(patch))
+    model = _checks.model(model)
+    key = (int(shape[0]), int(shape[1]), _checks.integer("patch", patch, low=1))
     plans = _PLANS.setdefault(model, {})
     if key in plans:
         return plans[key]

@@ -260,7 +260,10 @@ def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1
 def image_tiles(images, size: int, step: int | None = None) -> np.ndarray:
     """Cut each image into square tiles of side ``size`` (every ``step`` pixels, default
     ``size``): many small images from a few big photos, for mining top patches with a
-    small-input model.  Lesson 3.3."""
+    small-input model.  Lesson 3.3.  ``images``: a list, dict or batch (n, H, W, 3) of
+    images, or one image (H, W, 3)."""
+    if isinstance(images, np.ndarray) and images.ndim == 3 and images.shape[-1] in (3, 4):
+        images = [images]           # one image, not a batch of grayscale ones
     _, images = _checks.names_and_images(images)
     size = _checks.integer("size", size, low=1)
     step = size if step is None else _checks.integer("step", step, low=1)

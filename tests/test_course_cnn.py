@@ -36,9 +36,10 @@ def test_weights_file_is_small_and_made_by_the_training_script():
     path = ch.config.data_dir() / "course-cnn.weights.h5"
     assert path.stat().st_size <= 5 * 1024 * 1024
     meta = json.loads((ch.config.data_dir() / "course-cnn.json").read_text())
-    # the script moved to course_helpers.tools.train; the shipped weights were made before
-    assert meta["made_by"].startswith(("python -m course_helpers.tools.train",
-                                       "python -m course_helpers.train"))
+    # the records name the command that makes them today (course_helpers.tools.train)
+    assert meta["made_by"].startswith("python -m course_helpers.tools.train")
+    shortcut = json.loads((ch.config.data_dir() / "shortcut-cnn.json").read_text())
+    assert shortcut["made_by"].startswith("python -m course_helpers.tools.train --variant shortcut")
     assert meta["training"]["seed"] == train.DEFAULTS["seed"]  # made with the script's defaults
 
 

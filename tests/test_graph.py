@@ -191,7 +191,7 @@ def test_receptive_field_unknown_layers(branched):
 
 def test_unit_box_checks_positions(tiny_model):
     assert graph.unit_box(tiny_model, "c2", np.int64(1), 2) == graph.unit_box(tiny_model, "c2", 1, 2)
-    with pytest.raises(TypeError, match="row must be an integer"):
+    with pytest.raises(TypeError, match="row must be a whole number, got float 1.5"):
         graph.unit_box(tiny_model, "c2", 1.5, 2)
 
 

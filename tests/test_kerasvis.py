@@ -99,7 +99,7 @@ def test_bad_inputs_give_clear_errors(course_model, shapes):
         kerasvis.saliency(course_model, images[0], 6)
     with pytest.raises(ValueError, match="one per image"):
         kerasvis.gradcam(course_model, images[:3], [0, 1])
-    with pytest.raises(ValueError, match="Unknown class name"):
+    with pytest.raises(ValueError, match="class_index 'dog' is not a class name of course_cnn"):
         kerasvis.gradcam(course_model, images[0], "dog")
     with pytest.raises(ValueError, match="NaN"):
         kerasvis.saliency(course_model, np.full((64, 64, 3), np.nan, np.float32), 0)

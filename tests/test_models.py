@@ -230,7 +230,7 @@ def test_vgg_imagenet_path_loads_every_weight_from_the_cache(fake_keras_cache, m
             np.testing.assert_array_equal(a.numpy(), b, err_msg=layer.name)
     del vgg, with_weights
     # the style lesson's extractor takes VGG19's conv layers from the same cache, by name
-    ch.style._EXTRACTORS.pop(("vgg19", "imagenet"), None)
+    ch.style.extractors._EXTRACTORS.pop(("vgg19", "imagenet"), None)
     extractor = ch.style.vgg19_extractor()
     try:
         convs = [layer for layer in extractor.layers if layer.weights]
@@ -239,7 +239,7 @@ def test_vgg_imagenet_path_loads_every_weight_from_the_cache(fake_keras_cache, m
             for a, b in zip(layer.weights, stored_weights(files["vgg19"], layer.name)):
                 np.testing.assert_array_equal(a.numpy(), b, err_msg=layer.name)
     finally:
-        ch.style._EXTRACTORS.pop(("vgg19", "imagenet"), None)
+        ch.style.extractors._EXTRACTORS.pop(("vgg19", "imagenet"), None)
 
 
 def test_random_vgg_weights_are_seeded_and_follow_keras_rule():

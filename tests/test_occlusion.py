@@ -68,8 +68,10 @@ def test_occlusion_errors(tiny_model, rng):
         occlusion.occlusion_map(tiny_model, image, 0, patch=4, stride=0)
     with pytest.raises(ValueError, match="between 0 and 2"):
         occlusion.occlusion_map(tiny_model, image, 3, patch=4)
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(ValueError, match="class_index 'cat' is not a class name of tiny"):
         occlusion.occlusion_map(tiny_model, image, "cat", patch=4)
+    with pytest.raises(TypeError, match="class_index must be a whole number, got float 1.5"):
+        occlusion.occlusion_map(tiny_model, image, 1.5, patch=4)
     with pytest.raises(ValueError, match="Unknown fill"):
         occlusion.occlusion_map(tiny_model, image, 0, patch=4, fill="pink")
     with pytest.raises(ValueError, match="NaN"):

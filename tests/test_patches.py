@@ -145,7 +145,7 @@ def test_top_patches_bad_input(tiny_model, rng):
     images = rng.uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
     with pytest.raises(ValueError, match="between 0 and 5"):
         patches.top_patches(tiny_model, "c2", 6, images)
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(TypeError, match="channel must be a whole number, got float 1.5"):
         patches.top_patches(tiny_model, "c2", 1.5, images)
     with pytest.raises(ValueError, match="not a Conv2D"):
         patches.top_patches(tiny_model, "flat", 0, images)

@@ -125,12 +125,9 @@ def objective_value(model, images, class_index=None, layer=None, channel=None) -
     start, a random image and the result.
     """
     model = _checks.model(model)
-    x = np.asarray(images, dtype=np.float32)
-    single = x.ndim == 3
-    if single:
-        x = x[None]
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"images must be (N, H, W, 3) or (H, W, 3), got {np.shape(images)}.")
+    shape = () if isinstance(images, (dict, list, tuple)) else np.shape(images)
+    single = len(shape) == 2 or (len(shape) == 3 and shape[-1] in (3, 4))
+    x = _checks.batch_for(model, [images] if single else images)
     if (class_index is None) == (layer is None):
         raise ValueError("Give either class_index, or layer and channel.")
     if class_index is not None:

@@ -29,13 +29,13 @@ def penultimate_layer(model):
     if not dense:
         raise ValueError(f"{model.name} has no Dense layer, so it has no penultimate layer; "
                          "pass layer=<name> explicitly.")
-    layer = dense[-1]._inbound_nodes[0].inbound_layers
-    while isinstance(layer, (keras.layers.Dropout, keras.layers.Activation)) and \
-            not isinstance(layer, keras.layers.InputLayer):
-        layer = layer._inbound_nodes[0].inbound_layers
-    if isinstance(layer, list):
+    sources = _graph.inputs_of(model, dense[-1])     # in the model's own graph
+    while len(sources) == 1 and isinstance(sources[0], (keras.layers.Dropout,
+                                                        keras.layers.Activation)):
+        sources = _graph.inputs_of(model, sources[0])
+    if len(sources) != 1:
         raise ValueError("Could not follow the model back from its last Dense layer; pass layer=<name>.")
-    return layer
+    return sources[0]
 
 
 def _images(model, images, what: str = "extract_features"):

@@ -112,23 +112,13 @@ def _batch(model, images):
 
 def _classes(model, class_index, n) -> list:
     """One valid class index per image; ``class_index`` may be an int, a name or a list."""
-    names = _models.class_names(model)
-
-    def one(c):
-        if isinstance(c, str):
-            if c not in names:
-                raise ValueError(f"Unknown class name {c!r}. Classes: {', '.join(names[:20])}"
-                                 f"{' ...' if len(names) > 20 else ''}.")
-            return names.index(c)
-        return _checks.check_class(model, c)
-
     if isinstance(class_index, (list, tuple, np.ndarray)):
-        idx = [one(c) for c in np.asarray(class_index).tolist()]
+        idx = [_checks.check_class(model, c) for c in np.asarray(class_index).tolist()]
         if len(idx) != n:
             raise ValueError(f"Got {len(idx)} class indices for {n} images; give one per image "
                              "or a single int for all.")
         return idx
-    return [one(class_index)] * n
+    return [_checks.check_class(model, class_index)] * n
 
 
 def cam_layer(model, layer=None) -> str:
@@ -183,9 +173,17 @@ def saliency(model, images, class_index, smooth_samples: int = 0, smooth_noise: 
     classes = _classes(model, class_index, len(batch))
     smooth_samples = _checks.integer("smooth_samples", smooth_samples, low=0)
     smooth_noise = _checks.number("smooth_noise", smooth_noise, low=0)
-    np.random.seed(seed)   # tf-keras-vis draws SmoothGrad's noise from NumPy's global generator
-    maps = toolbox(model).saliency(CategoricalScore(classes), batch, smooth_samples=smooth_samples,
-                                   smooth_noise=smooth_noise, normalize_map=bool(normalize))
+    seed = _checks.integer("seed", seed, low=0)
+    # tf-keras-vis draws SmoothGrad's noise from NumPy's global generator: seed it for these
+    # maps only, and give the learner's own random stream back afterwards
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        maps = toolbox(model).saliency(CategoricalScore(classes), batch,
+                                       smooth_samples=smooth_samples, smooth_noise=smooth_noise,
+                                       normalize_map=bool(normalize))
+    finally:
+        np.random.set_state(state)
     maps = np.asarray(maps, dtype=np.float32)
     return maps[0] if single else maps
 

@@ -15,7 +15,6 @@ claim testable in three ways, one module each:
 
 :mod:`.plots` draws the results.
 """
-from ..weights import assign_in_slices
 from .metrics import (Curve, deletion_curve, evaluate_explanations, format_table,
                       insertion_curve, pointing_game, random_map)
 from .plots import (plot_curves, plot_map_grid, plot_overlays, plot_randomization,
@@ -31,5 +30,5 @@ __all__ = [
     "plot_randomization", "plot_randomization_maps", "cascade_order", "cascading_randomization",
     "edge_map", "randomize_layers", "randomized", "spearman", "standard_methods", "CORNERS",
     "MARK_COLOUR", "MARK_MARGIN", "MARK_SIZE", "SHORTCUT_CLASS", "add_shortcut_mark",
-    "shortcut_mask", "shortcut_report", "shortcut_test_sets", "assign_in_slices",
+    "shortcut_mask", "shortcut_report", "shortcut_test_sets",
 ]

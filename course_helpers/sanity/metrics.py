@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -51,9 +50,9 @@ def _baseline(image, baseline):
         from skimage.filters import gaussian
 
         return gaussian(image, sigma=5, channel_axis=-1).astype(np.float32)
-    if not isinstance(baseline, numbers.Real) or not 0 <= baseline <= 1:
-        raise ValueError(f"baseline must be a grey level in [0, 1] or 'blur', got {baseline!r}.")
-    return np.full_like(image, float(baseline))
+    level = _checks.number("baseline", baseline, low=0, high=1,
+                           fix="Give a grey level in [0, 1] or 'blur'.")
+    return np.full_like(image, level)
 
 
 def _auc(x, y) -> float:
@@ -64,8 +63,7 @@ def _curve(model, image, class_index, saliency, steps, start, end, batch_size):
     _checks.model(model)
     img = _checks.image_for(model, image)
     c = _checks.check_class(model, class_index)
-    if not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    steps = _checks.integer("steps", steps, low=1)
     sal = _check_map(saliency, img.shape[:2])
     a, b = start(img), end(img)
     h, w = img.shape[:2]
@@ -131,8 +129,7 @@ def pointing_game(maps, masks, tolerance: int = 0, per_image: bool = False):
         if not np.isin(masks, (0, 1)).all():
             raise ValueError("Masks must be boolean (True on the object).")
         masks = masks.astype(bool)
-    if not isinstance(tolerance, numbers.Integral) or tolerance < 0:
-        raise ValueError(f"tolerance must be an integer >= 0 (pixels), got {tolerance!r}.")
+    tolerance = _checks.integer("tolerance", tolerance, low=0)
     hits = np.zeros(len(maps), bool)
     for i, (m, mask) in enumerate(zip(maps, masks)):
         if not mask.any():

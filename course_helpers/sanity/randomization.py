@@ -51,16 +51,16 @@ def _group_names(model, layers):
     with_weights = [lyr.name for lyr in model.layers if lyr.weights]
     if layers is None:
         return with_weights
-    if isinstance(layers, str):
-        layers = [layers]
+    if not isinstance(layers, (list, tuple)):
+        layers = [layers]          # one layer: a name, an index or the layer itself
     names = []
-    for item in layers:
-        names.extend([item] if isinstance(item, str) else list(item))
-    for name in names:
-        lyr = graph.layer(model, name)
-        if not lyr.weights:
-            raise ValueError(f"Layer {name!r} has no weights to randomize. Layers with "
-                             f"weights: {', '.join(with_weights)}.")
+    for item in layers:            # a group from cascade_order is a list of names
+        for one in (item if isinstance(item, (list, tuple)) else [item]):
+            lyr = graph.layer(model, one)
+            if not lyr.weights:
+                raise ValueError(f"Layer {lyr.name!r} has no weights to randomize. Layers "
+                                 f"with weights: {', '.join(with_weights)}.")
+            names.append(lyr.name)
     return names
 
 
@@ -201,14 +201,19 @@ def cascading_randomization(model, images, class_index, methods: dict, seed: int
     _checks.model(model)
     batch = _checks.batch_for(model, images)
     n, shape = len(batch), batch.shape[1:3]
-    classes = np.broadcast_to(np.asarray(class_index), (n,)).astype(int)
-    for c in classes:
-        _checks.check_class(model, int(c))
+    if isinstance(class_index, (list, tuple, np.ndarray)):
+        classes = [_checks.check_class(model, c) for c in class_index]
+        if len(classes) != n:
+            raise ValueError(f"class_index lists {len(classes)} classes for {n} images: give "
+                             "one class for all of them or one per image.")
+    else:
+        classes = [_checks.check_class(model, class_index)] * n
+    classes = np.array(classes, dtype=int)
     if not methods:
         raise ValueError("Give at least one method: {'name': function(model, images, classes)}.")
     groups = cascade_order(model)
     if steps is not None:
-        groups = groups[:int(steps)]
+        groups = groups[:_checks.integer("steps", steps, low=0)]
     labels = ["original"] + [g[0] for g in groups]
     maps = {name: [] for name in methods}
     it = range(len(groups) + 1)

@@ -6,8 +6,6 @@ shortcut``, and :func:`shortcut_report` shows what it learned.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import _checks
@@ -65,8 +63,8 @@ def add_shortcut_mark(images, labels, cue_class: int = SHORTCUT_CLASS, on=None,
         raise ValueError(f"Expected one label per image: {len(imgs)} images, labels of shape "
                          f"{labels.shape}.")
     n_classes = len(SHAPE_CLASSES)
-    if not isinstance(cue_class, numbers.Integral) or not 0 <= int(cue_class) < n_classes:
-        raise ValueError(f"cue_class must be a class index 0..{n_classes - 1}, got {cue_class!r}.")
+    cue_class = _checks.check_index(cue_class, n_classes, "cue_class",
+                                    f"The shapes have {n_classes} classes: {', '.join(SHAPE_CLASSES)}.")
     if on is None:
         classes = [int(cue_class)]
     elif isinstance(on, str):

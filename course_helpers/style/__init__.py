@@ -20,14 +20,14 @@ the shipped one-pass network is maintainer tooling, apart from the lessons::
 """
 from .explorer import (plot_convergence, plot_result, style_explorer, upload_widget,
                        uploaded_images)
-from .extractors import (_EXTRACTORS, OFFLINE_LAYERS, OFFLINE_NAME, VGG19_LAYERS,
+from .extractors import (OFFLINE_LAYERS, OFFLINE_NAME, VGG19_LAYERS,
                          default_extractor, default_layers, feature_model, offline_extractor,
                          vgg19_extractor)
 from .losses import content_loss, gram_matrix, squared_variation, style_loss
 from .stylizer import (STYLIZER_NAME, TRAIN_COMMAND, build_transform_net, load_stylizer,
                        speed_comparison, style_images, stylize, stylizer_record,
                        stylizer_style_image)
-from .transfer import _STYLE_STEPS, style_transfer
+from .transfer import style_transfer
 
 __all__ = [
     "OFFLINE_LAYERS", "OFFLINE_NAME", "STYLIZER_NAME", "TRAIN_COMMAND", "VGG19_LAYERS",

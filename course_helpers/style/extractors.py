@@ -33,6 +33,7 @@ class _Centre(keras.layers.Layer):
 
     MEAN = (0.485, 0.456, 0.406)
     STD = (0.229, 0.224, 0.225)
+    keeps_positions = True    # per-pixel: receptive fields pass through (ch.graph)
 
     def call(self, x):
         return (x - tf.constant(self.MEAN, x.dtype)) / tf.constant(self.STD, x.dtype)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -70,8 +71,9 @@ def style_transfer(content, style, steps=200, content_weight=1.0, style_weight=1
 
     rng = np.random.default_rng(seed)
     start = rng.uniform(0, 1, content.shape).astype(np.float32) if init == "noise" else content
-    image, step = _style_step(fm, start, content_target, style_targets,
-                              (content_weight, style_weight, tv_weight), learning_rate)
+    image, step = _style_step(model, [content_layer] + style_layers, start, content_target,
+                              style_targets, (content_weight, style_weight, tv_weight),
+                              learning_rate)
 
     from tqdm.auto import tqdm
 
@@ -134,14 +136,18 @@ class _StyleStep:
         self.opt.learning_rate = learning_rate
 
 
-_STYLE_STEPS: dict = {}
+#: extractor -> {(layer names, image shape): _StyleStep}; an entry goes with its extractor.
+_STYLE_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _style_step(fm, start, content_target, style_targets, weights, learning_rate):
-    """(image variable, compiled step) for a run of :func:`style_transfer`, reset to ``start``."""
-    key = (id(fm), tuple(start.shape))  # the entry holds fm, so its id stays its own
-    entry = _STYLE_STEPS.get(key)
+def _style_step(model, layers, start, content_target, style_targets, weights, learning_rate):
+    """(image variable, compiled step) for a run of :func:`style_transfer` on extractor
+    ``model`` at ``layers`` (content layer first), reset to ``start``."""
+    per_model = _STYLE_STEPS.setdefault(model, {})
+    key = (tuple(layers), tuple(start.shape))
+    entry = per_model.get(key)
     if entry is None:
-        entry = _STYLE_STEPS[key] = _StyleStep(fm, start, content_target, style_targets)
+        fm = feature_model(model, list(layers))   # from the one sub-model cache
+        entry = per_model[key] = _StyleStep(fm, start, content_target, style_targets)
     entry.reset(start, content_target, style_targets, weights, learning_rate)
     return entry.image, entry.step
