@@ -101,7 +101,8 @@ def test_smoothgrad_is_the_mean_of_noisy_absolute_gradients(tiny_model, rng):
                                batch_size=4)
     noise_rng = np.random.default_rng(5)
     sigma = 0.2 * (image.max() - image.min())
-    noisy = [(image + noise_rng.normal(0, sigma, image.shape)).astype(np.float32) for _ in range(6)]
+    noisy = [image + sigma * noise_rng.standard_normal(image.shape, dtype=np.float32)
+             for _ in range(6)]
     scores = logits_by_numpy_model(tiny_model)
     import tensorflow as tf
     grads = []
@@ -247,7 +248,7 @@ def test_vgg16_maps_match_tf_keras_vis():
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * np.abs(theirs).max())
     smooth = saliency.saliency_map(vgg, cat, 281, smooth_samples=5, seed=1)
     sigma = 0.15 * float(cat.max() - cat.min())   # in float64, as the package computes it
-    noise = np.random.default_rng(1).normal(0, sigma, (5,) + cat.shape)
+    noise = sigma * np.random.default_rng(1).standard_normal((5,) + cat.shape, dtype=np.float32)
     logits = ch.models.logits_model(vgg)
     total = np.zeros(cat.shape)
     for batch in (noise[:4], noise[4:]):      # the same batches (float sums differ by batch)

@@ -110,7 +110,8 @@ def _noisy_gradients(model, image, class_index, n, noise, seed):
     image = np.asarray(image, np.float32)
     sigma = noise * float(image.max() - image.min())
     rng = np.random.default_rng(seed)
-    noisy = np.stack([image + rng.normal(0.0, sigma, image.shape) for _ in range(n)])
+    noisy = np.stack([image + sigma * rng.standard_normal(image.shape, dtype=np.float32)
+                      for _ in range(n)])
     x = tf.constant(noisy.astype(np.float32))
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -151,7 +152,7 @@ def check_vargrad(fn, model, image, class_index, n: int = 8, noise: float = 0.15
     if spearmanr(got.ravel(), grads.var(axis=0).max(axis=-1).ravel())[0] > 0.8:
         return report(False, hint="The right kind of map, but not the same numbers: draw the "
                                   "noise as the lesson does (np.random.default_rng(seed), one "
-                                  "rng.normal(0, noise * value range, image.shape) per copy).")
+                                  "image + sigma * rng.standard_normal(image.shape, dtype=np.float32) per copy).")
     return report(False, hint="Keep the gradient of every noisy copy (not its absolute value), "
                               "take the variance over the copies, then the largest over R, G, B.")
 
@@ -165,7 +166,7 @@ solution_text("vargrad", '''
         rng = np.random.default_rng(seed)
         grads = []
         for _ in range(n):
-            noisy = tf.constant((image + rng.normal(0.0, sigma, image.shape))[None], tf.float32)
+            noisy = tf.constant((image + sigma * rng.standard_normal(image.shape, dtype=np.float32))[None])
             with tf.GradientTape() as tape:
                 tape.watch(noisy)
                 score = logits(noisy)[0, label]
