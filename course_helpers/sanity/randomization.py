@@ -91,7 +91,10 @@ def randomize_layers(model, layers=None, seed: int = 0):
 
     _checks.model(model)
     names = _group_names(model, layers)
-    copy = keras.models.clone_model(model)
+    from ..vgg import ZerosWhenLarge
+
+    with keras.utils.custom_object_scope({"ZerosWhenLarge": ZerosWhenLarge}):  # VGG's own
+        copy = keras.models.clone_model(model)
     for dst, src in zip(copy.weights, model.weights):  # variable by variable: no second full
         dst.assign(src)                                 # copy of VGG's weights in NumPy
     _randomize_in_place(copy, names, seed)
