@@ -21,6 +21,11 @@ def set_seed(seed: int = 42) -> None:
 def setup_notebook(seed: int = 42, verbose: bool = True) -> dict:
     """Seeds, a quiet matplotlib style and a one-line status.  The setup cell of every notebook.
 
+    This is the one place the course sets process-wide options, and only because a notebook
+    asks for it in its first cell: the seeds (Python, NumPy, TensorFlow), matplotlib's
+    rcParams, and TensorFlow's inter-op thread pool (2 threads: more fight each other on a
+    2-core Binder machine).  The package's functions change no global state.
+
     Returns the versions it printed, so that a test (or a curious learner) can look at them.
     """
     import matplotlib
