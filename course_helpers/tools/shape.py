@@ -86,8 +86,8 @@ _PATCHED_ATTRIBUTES = {"__call__", "call", "convolution_op", "__init__", "__geta
 
 
 def patches_in(source: str) -> list:
-    """Line numbers that patch TensorFlow/Keras at run time: ``object.__setattr__(...)``,
-    assignments to ``.__call__`` (and other methods), or to attributes of anything imported
+    """Line numbers that patch TensorFlow/Keras at run time: calls of ``object``'s or
+    ``type``'s ``__setattr__``, assignments to a method such as ``__call__``, or to attributes of anything imported
     from TensorFlow or Keras."""
     tree = ast.parse(source)
     tf_names = set()
@@ -117,7 +117,7 @@ def patches_in(source: str) -> list:
         elif isinstance(node, ast.Call):
             f = node.func
             if isinstance(f, ast.Attribute) and f.attr == "__setattr__":
-                found.append(node.lineno)       # object.__setattr__(layer, ...), type.__setattr__
+                found.append(node.lineno)       # setattr through object's or type's __setattr__
             elif isinstance(f, ast.Name) and f.id in ("setattr", "delattr") and node.args:
                 attr = node.args[1] if len(node.args) > 1 else None
                 if root(node.args[0]) in tf_names or (isinstance(attr, ast.Constant)
