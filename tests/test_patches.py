@@ -6,21 +6,7 @@ import tf_keras as keras
 
 import course_helpers as ch
 from course_helpers import patches
-
-
-def empirical_box(model, layer, row, col, n_inputs=12, seed=0):
-    """Bounding box (top, left, bottom, right) of the input pixels with a non-zero gradient of
-    unit (row, col) of ``layer`` (summed over channels), union over random inputs."""
-    sub = keras.Model(model.inputs, model.get_layer(layer).output)   # built by hand
-    h, w = model.inputs[0].shape[1:3]
-    x = tf.constant(np.random.default_rng(seed).uniform(0, 1, (n_inputs, h, w, 3)), tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        out = sub(x, training=False)[:, row, col, :]
-        total = tf.reduce_sum(out)
-    g = np.abs(tape.gradient(total, x).numpy()).sum(axis=(0, 3))
-    rows, cols = np.nonzero(g)
-    return rows.min(), cols.min(), rows.max() + 1, cols.max() + 1
+from test_graph import gradient_box as empirical_box   # the brute-force box, written once
 
 
 def predicted_box_in_image(model, layer, row, col):
