@@ -192,3 +192,14 @@ def size(name: str, value, low: int = 1):
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return tuple(integer(name, v, low=low) for v in value)
     return integer(name, value, low=low)
+
+
+def conv_layer_names(model_, layers=None) -> list:
+    """The names of the conv layers ``layers`` (names, indices or layers; None = every conv
+    layer of the model) for an explorer's menu; a clear error for a non-conv or empty list."""
+    if isinstance(layers, (str, int)) and not isinstance(layers, bool):
+        layers = [layers]
+    names = [conv_layer(model_, name).name
+             for name in (_graph.conv_layer_names(model(model_)) if layers is None else layers)]
+    nonempty("layers", names, "name at least one conv layer, or pass layers=None")
+    return names

@@ -180,9 +180,7 @@ def activation_explorer(model, images, layers=None):
     _checks.model(model)
     names, imgs = _checks.names_and_images(images)
     batch = _checks.batch_for(model, imgs)
-    layers = [_checks.conv_layer(model, name).name
-              for name in (_graph.conv_layer_names(model) if layers is None else layers)]
-    _checks.nonempty("layers", layers, "name at least one conv layer, or pass layers=None")
+    layers = _checks.conv_layer_names(model, layers)
     channel = w.IntSlider(value=0, min=0,
                           max=int(activation_model(model, layers[0]).output_shape[-1]) - 1,
                           description="channel")

@@ -16,7 +16,6 @@ import numpy as np
 
 from . import _checks
 from . import activations as _acts
-from . import graph as _graph
 from . import plotting as _plotting
 from . import widgets as _widgets
 from .graph import receptive_field, unit_box  # noqa: F401  (the lesson's names for them)
@@ -198,9 +197,7 @@ def top_patches_explorer(model, images, layers=None, k: int = 9, max_per_image=1
     _checks.model(model)
     _, imgs = _checks.names_and_images(images)
     batch = _checks.batch_for(model, imgs)
-    layers = [_checks.conv_layer(model, name).name
-              for name in (_graph.conv_layer_names(model) if layers is None else layers)]
-    _checks.nonempty("layers", layers, "name at least one conv layer, or pass layers=None")
+    layers = _checks.conv_layer_names(model, layers)
     k = _checks.integer("k", k, low=1)
     n_ch = {name: int(_acts.activation_model(model, name).output_shape[-1]) for name in layers}
     channel = w.IntSlider(value=0, min=0, max=n_ch[layers[0]] - 1, description="channel")

@@ -142,3 +142,17 @@ def test_class_purity_checks_its_labels(course_model, shapes):
     with pytest.raises(ValueError, match="dtype float"):
         patches.channel_class_purity(course_model, "conv1", x, y.astype(float))
     assert patches.channel_class_purity(course_model, "conv1", x, list(y), k=np.int64(3)).shape == (16,)
+
+
+def test_explorer_layer_lists_accept_names_indices_and_refuse_non_conv(course_model):
+    from course_helpers import _checks
+
+    convs = [lyr.name for lyr in course_model.layers if lyr.__class__.__name__ == "Conv2D"]
+    assert _checks.conv_layer_names(course_model) == convs
+    index = [lyr.name for lyr in course_model.layers].index("conv3")
+    assert _checks.conv_layer_names(course_model, index) == ["conv3"]
+    assert _checks.conv_layer_names(course_model, ["conv2", index]) == ["conv2", "conv3"]
+    with pytest.raises(ValueError, match="conv2_bn"):
+        _checks.conv_layer_names(course_model, ["conv2_bn"])
+    with pytest.raises(ValueError, match="layers is empty"):
+        _checks.conv_layer_names(course_model, [])
