@@ -30,6 +30,7 @@ class ImageNetPreprocess(keras.layers.Layer):
         return x - tf.constant(self.MEAN_BGR, dtype=x.dtype)
 
 
+@keras.saving.register_keras_serializable(package="course_helpers")
 class ZerosWhenLarge(keras.initializers.GlorotUniform):
     """Glorot uniform (Keras's default, as in ``keras.applications``), except that a weight of
     more than ``ch.weights.LARGE_WEIGHT`` values starts as zeros.
@@ -38,8 +39,8 @@ class ZerosWhenLarge(keras.initializers.GlorotUniform):
     variable; zeros cost one copy.  :func:`build` then fills such a weight slice by slice, from
     the same Glorot rule, or loads it from a weights file.  Re-created from its config (lesson
     8's randomization), it is still Glorot uniform: ``ch.sanity`` draws large weights in slices.
-    Not registered with Keras (no process-wide state): ``ch.sanity.randomize_layers`` names it
-    in a ``custom_object_scope`` while it clones a model.
+    Registered with Keras's documented serialization registry, so that a layer built with it
+    can be re-created from its config (``clone_model``, ``ch.filters.untrained_twin``).
     """
 
     def __call__(self, shape, dtype=None, **kwargs):
