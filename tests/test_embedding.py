@@ -233,3 +233,13 @@ def test_empty_images_and_bad_sizes_are_named(tiny_model):
             embedding.thumbnail_canvas(pts, imgs, [0, 0], colours, size=bad)
     with pytest.raises(ValueError, match="pool must be one of"):
         embedding.extract_features(tiny_model, imgs, pool="mean")
+
+
+def test_compare_layers_keeps_positions_when_asked(tiny_model, small_images):
+    labels = np.arange(37) % 3
+    conv = keras.Model(tiny_model.input, tiny_model.get_layer("c1").output)(small_images).numpy()
+    for pool, want in (("avg", conv.mean(axis=(1, 2))), ("flatten", conv.reshape(37, -1))):
+        res = embedding.compare_layers(tiny_model, small_images, labels, ["c1"], method="pca", pool=pool)
+        assert res["c1"]["dims"] == want.shape[1]
+        np.testing.assert_allclose(res["c1"]["points"], embedding.embed_2d(want, "pca"), atol=1e-4)
+        assert res["c1"]["knn_accuracy"] == embedding.knn_accuracy(res["c1"]["points"], labels)

@@ -229,16 +229,18 @@ def neighbour_agreement(features, labels, k: int = 8, queries=None) -> float:
 
 
 def compare_layers(model, images, labels, layers, method: str = "tsne", seed: int = 0, k: int = 5,
-                   **kwargs) -> dict:
+                   pool: str = "avg", **kwargs) -> dict:
     """For each layer: features, 2-D map and kNN accuracy in the map.  Lesson 2.
 
     Returns ``{layer: {"points": (n, 2), "knn_accuracy": float, "dims": d}}``; the network runs
-    once per layer and the results are cached.
+    once per layer and the results are cached.  ``pool`` reduces a conv layer's maps as in
+    :func:`extract_features`: ``"avg"`` asks what its channels respond to, ``"flatten"`` keeps
+    where as well.
     """
     model = _checks.model(model)
     out = {}
     for layer in _checks.nonempty("layers", list(layers), "name at least one layer, e.g. ['embedding']"):
-        f = cached_features(model, images, layer)
+        f = cached_features(model, images, layer, pool=pool)
         pts = cached_embedding(f, method, seed, **kwargs)
         out[layer] = {"points": pts, "knn_accuracy": knn_accuracy(pts, labels, k), "dims": f.shape[1]}
     return out
