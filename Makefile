@@ -1,5 +1,6 @@
 # Seeing inside CNNs — the two commands of the README, and a few more.
 #   make lab     create .venv if needed, install the course, open JupyterLab on the course map
+#                (uploads up to 64 MiB reach the kernel, so ch.uploads can say a file is too big)
 #   make test    same bootstrap, then every test (package tests + notebooks in quick mode)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,7 +19,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/index.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) \
+		--ServerApp.tornado_settings='{"websocket_max_message_size": 67108864}' notebooks/index.ipynb
 
 # Every test: the package's tests, then every notebook run top to bottom by nbval in quick mode.
 test: $(STAMP)
@@ -40,10 +42,11 @@ model: $(STAMP)
 evaluate: $(STAMP)
 	$(PY) -m course_helpers.tools.train --evaluate
 
-# Reveal.js slide decks, one per notebook, executed (quick mode by default) into slides/.
+# Reveal.js decks that present offline, one per notebook, executed (quick mode by default) into
+# slides/ with reveal.js copied beside them (open slides/NN_x.slides.html; S = speaker view).
 SLIDES_QUICK ?= 1
 slides: $(STAMP)
-	COURSE_QUICK=$(SLIDES_QUICK) $(PY) -m course_helpers.tools.notebooks --slides slides --execute
+	COURSE_QUICK=$(SLIDES_QUICK) $(PY) -m course_helpers.tools.slides slides --execute
 
 # Speed and memory measured side by side; writes benchmarks/RESULTS.md.
 bench: $(STAMP)

@@ -6,9 +6,11 @@ Times, side by side in one run, for ``course-cnn`` (64x64) and the VGG16 archite
 * F, one compiled forward pass of one image, and the per-image time in a full batch (Fb);
 * G, one compiled forward-and-backward gradient call of one image (``ch.saliency.gradient_function``,
   TensorFlow's own gradient), and Gb, its per-image time in SmoothGrad's batch;
-* saliency, SmoothGrad (20 samples), Grad-CAM, occlusion, one gradient-ascent step, against
-  tf-keras-vis (Saliency, SmoothGrad, Gradcam, ActivationMaximization) and, for occlusion, a
-  plain per-patch loop;
+* saliency, SmoothGrad (20 samples), integrated gradients (64 steps, against 64 x its batch's
+  per-image gradient call), guided backprop (against G), Grad-CAM, occlusion, one
+  gradient-ascent step, against tf-keras-vis (Saliency, SmoothGrad, Saliency +
+  GuidedBackpropagation, Gradcam, ActivationMaximization) and, for occlusion, a plain
+  per-patch loop;
 * one style-transfer step and one feed-forward stylization (224 px);
 * the redraw of every lesson's widget when its inputs are cached;
 * t-SNE of 2,000 points (lesson 2);
@@ -270,7 +272,9 @@ class _LoggedList(list):
         return self
 
 
-METHOD_ROWS = ("saliency", "smoothgrad", "gradcam", "occlusion", "ascent")
+METHOD_ROWS = ("saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "gradcam",
+               "occlusion", "ascent")
+IG_STEPS = 64
 
 
 def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, class_index=None,
@@ -320,16 +324,17 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
 
         units = [f_calls] + ([lambda: fwd(full).numpy()] if batch else []) + \
             ([unit] if unit else [])
-        fns = [ours] + ([peer] if peers else []) + units
+        with_peer = peers and peer is not None      # (no peer: a method tf-keras-vis lacks)
+        fns = [ours] + ([peer] if with_peer else []) + units
         if warm is not None:
-            warm = warm[:1] + (warm[1:] if peers else []) + units
+            warm = warm[:1] + (warm[1:] if with_peer else []) + units
         t = time_calls(fns, repeats, warm=warm)
         local["F"] = t[len(fns) - len(units)] / F_CALLS
         if batch:
             local["Fb"] = t[len(fns) - len(units) + 1] / ft["batch_size"]
         if unit:
             local["unit"] = t[-1]
-        return t[0], (t[1] if peers else None)
+        return t[0], (t[1] if with_peer else None)
 
     # saliency, SmoothGrad against G, the compiled gradient call they are made of (TensorFlow's
     # own gradient, ch.saliency.gradient_function), and against tf-keras-vis Saliency
@@ -363,6 +368,43 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
                         f"tf-keras-vis Saliency(smooth_samples={SMOOTH_SAMPLES})", p,
                         bound=SMOOTH_SAMPLES * gb, bound_name=f"{SMOOTH_SAMPLES}·Gb",
                         checks=[("bound", 1.1), ("peer", 1.5)]))
+    # integrated gradients: steps + 1 gradients in even batches (ch.attribution); its bound is
+    # IG_STEPS x the per-image gradient call in the batch it uses.  tf-keras-vis has no IG.
+    if "integrated_gradients" in only:
+        n = IG_STEPS + 1
+        size = ch.occlusion.batch_limit(image.shape, 32, ch.occlusion.GRADIENT_BATCH_PIXELS)
+        calls = -(-n // size)
+        size = -(-n // calls)                   # as integrated_gradients splits the path
+        points = np.repeat(image[None], size, axis=0) * np.linspace(0, 1, size, dtype=np.float32)[
+            :, None, None, None]
+        classes = np.array([c] * size, np.int32)
+
+        def batch_calls():   # as many back-to-back batch calls as the method makes: a unit
+            for _ in range(calls):            # as long as the method, so load hits both alike
+                grad_fn(tf.constant(points), tf.constant(classes))[0].numpy()
+
+        s, _ = pair(lambda: ch.attribution.integrated_gradients(model, image, c, steps=IG_STEPS),
+                    None, warm=[lambda: ch.attribution.integrated_gradients(model, image, c, steps=2)],
+                    unit=batch_calls)
+        gb = local["unit"] / (calls * size)
+        rows.append(Row(group, f"gradient call, batch of {size}, per image (IG's batch)", gb,
+                        local["F"], note=f"integrated gradients' batch, {calls} calls in a row"))
+        rows.append(Row(group, f"integrated gradients, {IG_STEPS} steps", s, local["F"],
+                        "(tf-keras-vis has none)", bound=IG_STEPS * gb,
+                        bound_name=f"{IG_STEPS}·Gb", checks=[("bound", 1.1)],
+                        note=f"{n} points, trapezoid rule"))
+    # guided backprop: the written-out forward pass with guided ReLUs, against G and
+    # tf-keras-vis's Saliency + GuidedBackpropagation (its clone made once, outside the timing)
+    if "guided_backprop" in only:
+        one, cls = image[None], np.array([c], np.int32)
+        vis = ch.kerasvis.layers._guided_visualizer(model) if peers else None
+        s, p = pair(lambda: ch.attribution.guided_backprop(model, image, c),
+                    lambda: ch.kerasvis.guided_saliency(model, image, c, visualizer=vis),
+                    unit=lambda: grad_fn(tf.constant(one), tf.constant(cls))[0].numpy())
+        rows.append(Row(group, "guided backprop", s, local["F"],
+                        "tf-keras-vis Saliency + GuidedBackpropagation", p, bound=local["unit"],
+                        bound_name="G", checks=[("bound", 1.2)] + ([("peer", 1.0)] if peers else [])))
+        del vis
     # Grad-CAM: the course calls tf-keras-vis through a shared logits view
     if "gradcam" in only:
         layer = ch.kerasvis.cam_layer(model)
@@ -918,8 +960,8 @@ def saved_rows(saved: dict) -> list:
 
 
 def _rank(name: str) -> int:
-    order = ("F:", "forward pass", "G:", "gradient call", "saliency", "SmoothGrad", "Grad-CAM",
-             "occlusion", "gradient ascent")
+    order = ("F:", "forward pass", "G:", "gradient call", "saliency", "SmoothGrad",
+             "integrated gradients", "guided backprop", "Grad-CAM", "occlusion", "gradient ascent")
     return next((k for k, prefix in enumerate(order) if name.startswith(prefix)), len(order))
 
 
@@ -947,7 +989,8 @@ def main(argv=None) -> int:
                         help="also measure the peak memory of every notebook (slow)")
     parser.add_argument("--only-notebooks", nargs="*", default=None,
                         help="with --notebooks: only notebooks whose name contains one of these")
-    parser.add_argument("--skip", default="", help="comma list of: style,tsne,widgets,methods")
+    parser.add_argument("--skip", default="",
+                        help="comma list of: style,tsne,widgets,methods,featvis (render steps, attacks)")
     parser.add_argument("--quick", action="store_true", help="no VGG19 style row, no t-SNE")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--report-only", action="store_true",
@@ -971,7 +1014,7 @@ def main(argv=None) -> int:
     if args.rows:
         wanted = set(filter(None, args.rows.split(",")))
         only = tuple(r for r in METHOD_ROWS if r in wanted)
-        skip |= {"tsne", "widgets"} | ({"style"} - wanted) | (set() if only else {"methods"})
+        skip |= {"tsne", "widgets", "featvis"} | ({"style"} - wanted) | (set() if only else {"methods"})
         unknown = wanted - set(METHOD_ROWS) - {"style"}
         if unknown:
             parser.error(f"--rows: unknown {sorted(unknown)}; choose from {METHOD_ROWS + ('style',)}")
@@ -1006,6 +1049,16 @@ def main(argv=None) -> int:
     if "widgets" not in skip:
         log("widgets ...")
         new = bench_widgets(args.repeats)
+        rows += new
+        log(format_table(new))
+    if "featvis" not in skip:
+        # lesson 05's rows live beside this file: render's parameterizations, the attack step
+        import bench_adversarial
+        import bench_ascent
+
+        log("feature visualization and attacks ...")
+        new = bench_ascent.rows(args.repeats) + bench_adversarial.rows(
+            args.repeats, models=tuple(filter(None, args.models.split(","))))
         rows += new
         log(format_table(new))
     memory_rows = None

@@ -3,15 +3,21 @@
 * :func:`make_shapes` draws the data set that ``course-cnn`` learns (lessons 2, 3.3, 3.5, 8).
 * :func:`sample_images` returns real photos that ship with scikit-image and scikit-learn.
 * :func:`load_image` turns a path, a PIL image or an array into float32 RGB in [0, 1].
+* :func:`photo_set`: a few hundred labelled ImageNet photos (Imagenette's validation images),
+  once fetched where there is internet (``python -m course_helpers.data --fetch photos``;
+  ``ch.photos`` does the fetching).
 
-Everything here works offline.
+Everything else here works offline.
 """
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import numpy as np
+
+from . import photos as _photos  # (standard library only: the fetching)
 
 #: The shape classes of the generated data set, in label order.
 SHAPE_CLASSES = ("circle", "square", "triangle", "cross", "star", "ring")
@@ -281,3 +287,98 @@ def make_shapes(n: int, seed: int = 0, size: int = 64, classes=None):
         images[i] = np.clip(img, 0, 1)
         masks[i] = alpha[..., 0] >= 0.5
     return images, labels.astype(np.int64), masks
+
+
+# --------------------------------------------------------------------------- the photo set
+#: The photo set's ten class names, in label order (``ch.photos.CLASSES`` has their WordNet ids).
+PHOTO_CLASSES = tuple(name for _, name, _ in _photos.CLASSES)
+#: The ImageNet class index of each photo-set class (the output unit of VGG16 or ResNet50).
+PHOTO_IMAGENET_INDEX = tuple(index for _, _, index in _photos.CLASSES)
+
+
+class PhotoSet(tuple):
+    """``(images, labels, imagenet)`` from :func:`photo_set`, also by name, with ``paths``."""
+
+    def __new__(cls, images, labels, imagenet, paths):
+        self = super().__new__(cls, (images, labels, imagenet))
+        self.paths = paths
+        return self
+
+    images = property(lambda self: self[0])
+    labels = property(lambda self: self[1])
+    imagenet = property(lambda self: self[2])
+    class_names = PHOTO_CLASSES
+
+
+def photo_set_available() -> bool:
+    """True when the photo set is in the cache (guards lessons' ImageNet parts; no network)."""
+    return _photos.available()
+
+
+def fetch_photo_set() -> None:
+    """Download the photo set into the cache where there is internet, with a notice and a
+    progress bar (about 99 MB, once).  The same as ``python -m course_helpers.data --fetch
+    photos``; does nothing when it is already there."""
+    _photos.fetch()
+
+
+def photo_set(n: int = 200, size: int = 224, seed: int = 0) -> PhotoSet:
+    """``n`` labelled ImageNet photos as ``(images, labels, imagenet)``.  Lessons 1-8 (ImageNet).
+
+    ``images``: float32 (n, size, size, 3) in [0, 1], each photo centre-cropped to a square;
+    ``labels``: int64 indices into :data:`PHOTO_CLASSES`; ``imagenet``: the matching ImageNet
+    class indices.  The ten classes get equal shares (the first ``n % 10`` one more), drawn
+    at random by ``seed``; the result is sorted by class.  The photos come from the cache
+    (``ch.photos``); if they are not there this fails at once, saying how to fetch them: the
+    lessons never download by themselves.  ``.paths`` lists the files.
+    """
+    from .graph import require_integer
+
+    n = require_integer("n", n, low=1)
+    size = require_integer("size", size, low=16)
+    seed = require_integer("seed", seed, low=0)
+    every = _photos.files()
+    by_class = [[p for p, k in every if k == c] for c in range(len(PHOTO_CLASSES))]
+    if n > len(every):
+        raise ValueError(f"n is {n}, but the photo set holds {len(every)} photos; ask for at "
+                         f"most {len(every)}.")
+    rng = np.random.default_rng(seed)
+    share = [n // len(by_class)] * len(by_class)
+    for c in rng.permutation(len(by_class))[:n % len(by_class)]:
+        share[c] += 1
+    picked = []
+    for c, paths in enumerate(by_class):     # a small class lends its share to the others
+        take = min(share[c], len(paths))
+        picked.append([paths[i] for i in rng.permutation(len(paths))[:take]])
+    short = n - sum(map(len, picked))
+    for c, paths in enumerate(by_class):
+        if short <= 0:
+            break
+        rest = [p for p in paths if p not in picked[c]]
+        picked[c] += rest[:short]
+        short -= len(rest[:short])
+    paths = [p for group in picked for p in sorted(group)]
+    labels = np.array([c for c, group in enumerate(picked) for _ in group], np.int64)
+    images = np.stack([load_image(p, size=size) for p in paths]) if paths else \
+        np.zeros((0, size, size, 3), np.float32)
+    imagenet = np.asarray(PHOTO_IMAGENET_INDEX, np.int64)[labels]
+    return PhotoSet(images, labels, imagenet, paths)
+
+
+def _main(argv=None) -> int:
+    """``python -m course_helpers.data --fetch photos``: download the photo set into the cache."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Download the course's photo set into the cache.")
+    parser.add_argument("--fetch", nargs="+", choices=["photos"], required=True)
+    parser.parse_args(argv)
+    try:
+        _photos.fetch()
+    except (_photos.PhotoSetError, OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

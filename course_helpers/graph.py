@@ -9,7 +9,8 @@ the questions the lessons ask about that graph:
   to a layer, one after another);
 - :func:`keeps_positions` (layers that act on each position alone: batch norm, ReLU, dropout,
   ...) and :func:`activation_layer` (a conv's response after its batch norm and ReLU);
-- :func:`receptive_field` and :func:`unit_box` (which input pixels a unit sees);
+- :func:`receptive_field` and :func:`unit_box` (which input pixels a unit sees), also through
+  branches that merge again (ResNet's residual blocks);
 - :func:`output_of` (a layer's output tensor in this graph) and :func:`submodel`: a model from
   the input to some layers' outputs, sharing the weights,
   built once per (model, layers) in the package's one sub-model cache.
@@ -218,64 +219,100 @@ def _pair(value, axis):
 
 
 def receptive_field(model, layer):
-    """``(size, stride, start)`` of the units of ``layer`` (a conv or pooling layer), in input
-    pixels.
+    """``(size, stride, start)`` of the units of ``layer`` (a conv, a pool, or any layer with a
+    grid of positions, such as a residual block's add), in input pixels.
 
     ``size``: how many input pixels one unit sees (per side); ``stride``: the step between
     neighbouring units; ``start``: the input coordinate of unit (0, 0)'s centre (pixel i has
     centre i; half-integers happen after even-sized pooling).  Unit (i, j) sees rows
     ``start + i*stride - (size-1)/2`` to ``start + i*stride + (size-1)/2`` (some may be padding).
 
-    Walks the chain from the input: each conv or pool of kernel ``k`` (dilated: ``d*(k-1)+1``)
+    Walks the graph from the input: each conv or pool of kernel ``k`` (dilated: ``d*(k-1)+1``)
     and stride ``s`` grows ``size`` by ``(k-1) * stride`` and multiplies ``stride`` by ``s``;
     padding moves ``start``.  'same' padding puts the odd pixel after the image, as
-    TensorFlow does.  For non-square settings each value is a pair (rows, columns).
+    TensorFlow does.  Where branches merge (a residual block's add, a concatenation), a unit
+    sees what any branch sees: the box that holds every branch's box.  For non-square
+    settings each value is a pair (rows, columns).
 
     Written out in lesson 03, "In plain code: receptive fields".
     """
     target = _layer(model, layer)
-    if not isinstance(target, (keras.layers.Conv2D,) + _POOLS):
-        raise ValueError(f"Layer {target.name!r} is a {type(target).__name__}, not a Conv2D or "
-                         "pooling layer. Pick one of the conv layers: "
+    shape = output_of(model, target).shape
+    if len(shape) != 4 or isinstance(target, keras.layers.InputLayer):
+        kind = "the input" if isinstance(target, keras.layers.InputLayer) else \
+            f"a {type(target).__name__}"
+        raise ValueError(f"Layer {target.name!r} is {kind}, not a Conv2D or pooling layer (or "
+                         "another layer with a grid of units). Pick one of the conv layers: "
                          f"{', '.join(conv_layer_names(model))}.")
-    path = chain(model, target)
     axes = []
     for axis in (0, 1):
-        size, jump, start = 1, 1, 0.0
-        for lyr in path:
-            if isinstance(lyr, (keras.layers.Conv2D,) + _POOLS):
-                conv = isinstance(lyr, keras.layers.Conv2D)
-                k = _pair(lyr.kernel_size if conv else lyr.pool_size, axis)
-                s = _pair(lyr.strides, axis)
-                k = _pair(lyr.dilation_rate, axis) * (k - 1) + 1 if conv else k
-                if lyr.padding == "same" and s == 1:
-                    pad = (k - 1) // 2          # the same for every input size
-                elif lyr.padding == "same":
-                    n = lyr.get_input_shape_at(_own_node(model, lyr))[1 + axis]
-                    if n is None:
-                        raise ValueError(f"receptive_field needs a fixed input size for the "
-                                         f"strided 'same'-padded layer {lyr.name!r} (its "
-                                         "padding depends on the size).")
-                    pad = max((-(-int(n) // s) - 1) * s + k - int(n), 0) // 2
-                elif lyr.padding == "valid":
-                    pad = 0
-                else:
-                    raise ValueError(f"Layer {lyr.name!r} uses padding {lyr.padding!r}; only "
-                                     "'valid' and 'same' are supported.")
-                size += (k - 1) * jump
-                start += ((k - 1) / 2 - pad) * jump
-                jump *= s
-            elif isinstance(lyr, keras.layers.ZeroPadding2D):
-                start -= lyr.padding[axis][0] * jump
-            elif not keeps_positions(lyr):
-                raise ValueError(f"Layer {lyr.name!r} ({type(lyr).__name__}) lies between the "
-                                 f"input and {target.name!r} and its effect on positions is "
-                                 "unknown to receptive_field.")
+        lo, hi, jump = _extent(model, target, axis, {})
+        start = (lo + hi) / 2
         start = int(start) if float(start).is_integer() else float(start)
-        axes.append((size, jump, start))
+        axes.append((hi - lo + 1, jump, start))
     if axes[0] == axes[1]:
         return axes[0]
     return tuple((a, b) for a, b in zip(*axes))
+
+
+_CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+_MERGES = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply,
+           keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum,
+           keras.layers.Concatenate)
+
+
+def _extent(model, lyr, axis, memo):
+    """``(lo, hi, jump)`` along ``axis``: unit u of ``lyr`` sees the input pixels
+    ``lo + u*jump`` to ``hi + u*jump`` (inclusive).  ``memo`` holds the layers already done."""
+    if lyr.name in memo:
+        return memo[lyr.name]
+    if isinstance(lyr, keras.layers.InputLayer):
+        return memo.setdefault(lyr.name, (0, 0, 1))
+    sources = [_extent(model, src, axis, memo) for src in _inputs_of(model, lyr)]
+    if isinstance(lyr, _MERGES) and sources:
+        if isinstance(lyr, keras.layers.Concatenate) and lyr.axis not in (-1, 3):
+            raise ValueError(f"Layer {lyr.name!r} concatenates along axis {lyr.axis}; "
+                             "receptive_field knows channel concatenation only.")
+        jumps = {j for _, _, j in sources}
+        if len(jumps) != 1:
+            raise ValueError(f"Layer {lyr.name!r} merges branches of different strides "
+                             f"{sorted(jumps)}; their units do not line up.")
+        found = (min(lo for lo, _, _ in sources), max(hi for _, hi, _ in sources), jumps.pop())
+        return memo.setdefault(lyr.name, found)
+    if len(sources) != 1:
+        raise ValueError(f"Layer {lyr.name!r} ({type(lyr).__name__}) reads {len(sources)} "
+                         "layers and its effect on positions is unknown to receptive_field.")
+    lo, hi, jump = sources[0]
+    if isinstance(lyr, _CONVS + _POOLS) and not isinstance(lyr, keras.layers.Conv2DTranspose):
+        conv = isinstance(lyr, _CONVS)
+        k = _pair(lyr.kernel_size if conv else lyr.pool_size, axis)
+        s = _pair(lyr.strides, axis)
+        k = _pair(lyr.dilation_rate, axis) * (k - 1) + 1 if conv else k
+        if lyr.padding == "same" and s == 1:
+            pad = (k - 1) // 2          # the same for every input size
+        elif lyr.padding == "same":
+            n = lyr.get_input_shape_at(_own_node(model, lyr))[1 + axis]
+            if n is None:
+                raise ValueError(f"receptive_field needs a fixed input size for the "
+                                 f"strided 'same'-padded layer {lyr.name!r} (its "
+                                 "padding depends on the size).")
+            pad = max((-(-int(n) // s) - 1) * s + k - int(n), 0) // 2
+        elif lyr.padding == "valid":
+            pad = 0
+        else:
+            raise ValueError(f"Layer {lyr.name!r} uses padding {lyr.padding!r}; only "
+                             "'valid' and 'same' are supported.")
+        found = (lo - pad * jump, hi + (k - 1 - pad) * jump, jump * s)
+    elif isinstance(lyr, keras.layers.ZeroPadding2D):
+        shift = lyr.padding[axis][0] * jump
+        found = (lo - shift, hi - shift, jump)
+    elif keeps_positions(lyr):
+        found = (lo, hi, jump)
+    else:
+        raise ValueError(f"Layer {lyr.name!r} ({type(lyr).__name__}) lies between the "
+                         "input and the layer asked about, and its effect on positions is "
+                         "unknown to receptive_field.")
+    return memo.setdefault(lyr.name, found)
 
 
 def unit_box(model, layer, row, col):

@@ -1,9 +1,10 @@
-"""The course's models: the bundled ``course-cnn`` and the ImageNet VGG16/VGG19.
+"""The course's models: the bundled ``course-cnn`` and the ImageNet VGG16, VGG19 and ResNet50.
 
-Every model here takes float32 RGB images in [0, 1] and ends in a softmax.  VGG models carry
-their ImageNet preprocessing as their first layer, so lessons never preprocess by hand; the
-course builds them itself (``ch.vgg``) and reads their weights file layer by layer
-(``ch.weights``), so that VGG16 loads in well under Binder's 2 GB.  Used in every lesson.
+Every model here takes float32 RGB images in [0, 1] and ends in a softmax.  The ImageNet models
+carry their ImageNet preprocessing as their first layer, so lessons never preprocess by hand;
+the course builds VGG itself (``ch.vgg``), takes ResNet50 from ``tf_keras.applications`` behind
+the same preprocessing layer, and reads their weights files layer by layer (``ch.weights``), so
+that they load in well under Binder's 2 GB.  Used in every lesson.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .weights import load_h5_weights  # noqa: F401  (ch.models.load_h5_weights)
 
 COURSE_CNN = "course-cnn"
 SHORTCUT_CNN = "shortcut-cnn"
+SHUFFLED_CNN = "course-cnn-shuffled"   # trained on shuffled labels (lesson 08)
 _VGG = {"vgg16": "VGG16", "vgg19": "VGG19"}
 _VGG_WEIGHT_FILES = {
     "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
@@ -35,6 +37,15 @@ _VGG_URLS = {
     for name, md5 in (("vgg16", "64373286793e3c8b2b4e3219cbf3544b"),
                       ("vgg19", "cbe5617147190e668d6c5d5026f83318"))
 }
+#: ResNet50 (He et al. 2016) from tf_keras.applications: its weights file, address and MD5
+#: (tf_keras/src/applications/resnet.py, WEIGHTS_HASHES).
+RESNET50 = "resnet50"
+_RESNET_WEIGHT_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+_RESNET_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+               + _RESNET_WEIGHT_FILE, "2cb95161c43110f7111970584f804107")
+#: Every ImageNet model: name -> (weights file in the Keras cache, (address, MD5)).
+_IMAGENET = {**{name: (_VGG_WEIGHT_FILES[name], _VGG_URLS[name]) for name in _VGG},
+             RESNET50: (_RESNET_WEIGHT_FILE, _RESNET_URL)}
 # Facts about a model object (its class names, its course name) live in course_helpers._facts.
 _INFO, _tag, _info = _facts.INFO, _facts.tag, _facts.info
 
@@ -46,9 +57,8 @@ EMBEDDING_LAYER = "embedding"
 def available_models() -> list:
     """Names accepted by :func:`load_model`.  Lessons: all."""
     names = [COURSE_CNN]
-    if _shipped(SHORTCUT_CNN).exists():
-        names.append(SHORTCUT_CNN)
-    return names + list(_VGG)
+    names += [name for name in (SHORTCUT_CNN, SHUFFLED_CNN) if _shipped(name).exists()]
+    return names + list(_IMAGENET)
 
 
 def _shipped(name: str) -> Path:
@@ -154,7 +164,8 @@ def _load_bundled(name: str, weights):
         if not isinstance(weights, (str, os.PathLike)) or not Path(weights).is_file():
             raise ValueError(f"weights for {name!r} must be 'default' (the shipped weights), None "
                              f"(untrained) or the path of a weights file; got {weights!r}"
-                             + (" ('imagenet' is for the VGG models)." if weights == "imagenet"
+                             + (" ('imagenet' is for the ImageNet models: VGG16, VGG19, "
+                                "ResNet50)." if weights == "imagenet"
                                 else ", which is not a file."))
         try:
             model.load_weights(str(weights))
@@ -172,14 +183,16 @@ def keras_cache_dir() -> Path:
 
 
 def vgg_weights_available(name: str = "vgg16") -> bool:
-    """True when the ImageNet weights of ``name`` are in the Keras cache.  Lessons 1-7."""
-    name = _checks.choice("name", name, sorted(_VGG))
-    return (keras_cache_dir() / _VGG_WEIGHT_FILES[name]).is_file()
+    """True when the ImageNet weights of ``name`` ('vgg16', 'vgg19' or 'resnet50') are in the
+    Keras cache (guards the lessons' ImageNet parts; no network).  Lessons 1-8."""
+    name = _checks.choice("name", name, sorted(_IMAGENET))
+    return (keras_cache_dir() / _IMAGENET[name][0]).is_file()
 
 
-def _load_vgg(name: str, weights):
+def _imagenet_path(name: str, weights):
+    """The cached weights file to load (None for ``weights=None``), or a clear error."""
     weights = _checks.choice("weights", weights, ("imagenet", "default", None))
-    path = keras_cache_dir() / _VGG_WEIGHT_FILES[name]
+    path = keras_cache_dir() / _IMAGENET[name][0]
     if weights in ("imagenet", "default") and not path.is_file():
         raise RuntimeError(
             f"The ImageNet weights of {name} are not in the Keras cache ({path}), and this "
@@ -187,12 +200,48 @@ def _load_vgg(name: str, weights):
             f"`python -m course_helpers.models --fetch {name}` (Binder does this for you). "
             f"Offline, use load_model('course-cnn'), which ships with the course."
         )
+    return None if weights is None else path
+
+
+def _load_vgg(name: str, weights):
+    path = _imagenet_path(name, weights)
     # the course's own VGG, its weights file read layer by layer: Keras's own loader holds
     # every weight twice at once (2.4 GB for VGG16)
-    model = _vgg.build(name, None if weights is None else path,
-                       fix=f"delete it and fetch it again with "
-                           f"`python -m course_helpers.models --fetch {name}`")
+    model = _vgg.build(name, path, fix=f"delete it and fetch it again with "
+                                     f"`python -m course_helpers.models --fetch {name}`")
     return _tag(model, class_names=imagenet_class_names(), name=name)
+
+
+def build_resnet50(seed: int | None = 0):
+    """tf-keras's ResNet50 (``include_top=True``, untrained) behind :class:`ImageNetPreprocess`:
+    [0, 1] RGB images of 224 x 224 in, a softmax over 1,000 classes out.
+
+    The same layers and names as ``tf_keras.applications.ResNet50`` (its preprocessing is
+    VGG's 'caffe' one), so the ImageNet weights file loads into it by layer name.  Its conv
+    and dense kernels are drawn from their Glorot-uniform initializers seeded by ``seed``, so
+    the untrained model is the same every time (``seed=None``: Keras's unseeded draws, for a
+    model whose weights are loaded next).  Lessons 1, 7 (ResNet50 beside VGG16).
+    """
+    inputs = keras.Input((224, 224, 3), name="image")
+    x = ImageNetPreprocess(name="imagenet_preprocess")(inputs)
+    net = keras.applications.ResNet50(include_top=True, weights=None, input_tensor=x)
+    model = keras.Model(inputs, net.output, name=RESNET50)
+    for k, layer in enumerate(model.layers if seed is not None else []):
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None:
+            config = dict(layer.kernel_initializer.get_config(), seed=seed * 1000 + k)
+            kernel.assign(type(layer.kernel_initializer).from_config(config)(kernel.shape))
+    return model
+
+
+def _load_resnet(weights):
+    path = _imagenet_path(RESNET50, weights)
+    model = build_resnet50(seed=None if path is not None else 0)
+    if path is not None:   # by name: the file's layers are tf_keras.applications' layers
+        load_h5_weights(model, path, by_name=True,
+                        fix="delete it and fetch it again with "
+                            "`python -m course_helpers.models --fetch resnet50`")
+    return _tag(model, class_names=imagenet_class_names(), name=RESNET50)
 
 
 def imagenet_class_names() -> list:
@@ -209,24 +258,59 @@ def load_model(name: str = COURSE_CNN, weights="default"):
     """Load a course model by name; see :func:`available_models`.  Used in every lesson.
 
     ``weights="default"`` gives the trained model (shipped weights for ``course-cnn``, the
-    Keras cache's ImageNet weights for VGG, also called ``"imagenet"``); ``weights=None`` gives
-    the untrained architecture; for ``course-cnn`` it may also be the path of a weights file.
+    Keras cache's ImageNet weights for VGG16, VGG19 and ResNet50, also called ``"imagenet"``);
+    ``weights=None`` gives the untrained architecture; for ``course-cnn`` it may also be the
+    path of a weights file.  A lesson's ImageNet part names its model in one variable, e.g.
+    ``IMAGENET_MODEL = "vgg16"`` (or ``"resnet50"``), and :func:`imagenet_layers` gives the
+    layers it shows for either.
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'course-cnn', got {type(name).__name__}.")
     key = name.strip().lower()
     if key in _VGG:
         return _load_vgg(key, weights)
-    if key in (COURSE_CNN, SHORTCUT_CNN) and key in available_models():
+    if key == RESNET50:
+        return _load_resnet(weights)
+    if key in (COURSE_CNN, SHORTCUT_CNN, SHUFFLED_CNN) and key in available_models():
         return _load_bundled(key, weights)
     raise ValueError(f"Unknown model {name!r}. Available models: {', '.join(available_models())}.")
+
+
+#: For each ImageNet model, the layers a lesson's ImageNet part shows (see imagenet_layers).
+_IMAGENET_LAYERS = {
+    "vgg16": ("block1_conv1", "block3_conv3", "block5_conv3", "block5_conv3", "fc2"),
+    "vgg19": ("block1_conv1", "block3_conv4", "block5_conv4", "block5_conv4", "fc2"),
+    # ResNet50: a block's 3x3 conv, whose activation is its own ReLU (a block's last 1x1 conv
+    # is followed by the residual add, so its BN output is no "response after ReLU"); Grad-CAM
+    # weighs the last block's output, the last grid of units before the global average
+    RESNET50: ("conv1_conv", "conv3_block4_2_conv", "conv4_block6_2_conv",
+               "conv5_block3_out", "avg_pool"),
+}
+
+
+def imagenet_layers(name_or_model) -> dict:
+    """The layers an ImageNet part uses, by role, for 'vgg16', 'vgg19' or 'resnet50' (a name
+    or a loaded model): ``first`` (the first conv), ``middle`` and ``deep`` (convs for top
+    patches and activations), ``cam`` (Grad-CAM's layer: the last grid of units) and
+    ``penultimate`` (the features before the classifier, for t-SNE and kNN).  With it a lesson
+    switches models in one place::
+
+        IMAGENET_MODEL = "vgg16"          # or "resnet50"
+        layers = ch.models.imagenet_layers(IMAGENET_MODEL)
+
+    Lessons 1-8 (ImageNet parts).
+    """
+    name = name_or_model if isinstance(name_or_model, str) else model_name(name_or_model)
+    name = _checks.choice("name_or_model", name, sorted(_IMAGENET_LAYERS))
+    return dict(zip(("first", "middle", "deep", "cam", "penultimate"),
+                    _IMAGENET_LAYERS[name]))
 
 
 def class_names(name_or_model) -> list:
     """The class labels of a model, or of a model name.  Used in every lesson."""
     if isinstance(name_or_model, str):
         key = name_or_model.strip().lower()
-        if key in _VGG:
+        if key in _IMAGENET:
             return imagenet_class_names()
         if key in available_models():
             return list(model_metadata(key)["class_names"])
@@ -294,14 +378,20 @@ from .graph import layer as get_layer  # noqa: E402,F401
 def _fetch_main(argv=None):
     import argparse
 
-    parser = argparse.ArgumentParser(description="Download VGG ImageNet weights into the Keras cache.")
-    parser.add_argument("--fetch", nargs="+", choices=sorted(_VGG), required=True)
+    parser = argparse.ArgumentParser(description="Download ImageNet weights into the Keras cache.")
+    parser.add_argument("--fetch", nargs="+", choices=sorted(_IMAGENET), required=True)
     args = parser.parse_args(argv)
     for name in args.fetch:
         # only the file (Keras's own loading would hold the weights twice in memory)
-        url, md5 = _VGG_URLS[name]
-        keras.utils.get_file(_VGG_WEIGHT_FILES[name], url, cache_subdir="models", file_hash=md5,
-                             cache_dir=str(keras_cache_dir().parent))
+        file, (url, md5) = _IMAGENET[name]
+        try:
+            keras.utils.get_file(file, url, cache_subdir="models", file_hash=md5,
+                                 cache_dir=str(keras_cache_dir().parent))
+        except Exception as err:   # Keras raises a bare Exception for a failed download
+            import sys
+
+            sys.exit(f"error: the {name} weights were not fetched ({err}). Check the internet "
+                     "connection and run this again; offline, the lessons use course-cnn.")
         print(f"{name}: weights in {keras_cache_dir()}")
 
 

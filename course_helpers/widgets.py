@@ -197,6 +197,28 @@ def interactive_plot(draw, **controls):
 _EXPLORER = []
 
 
+def explorer_caption(box) -> str:
+    """One line naming an explorer's controls: the caption of its picture in a lecture deck."""
+    names = [getattr(w, "description", "") or "" for w in getattr(box, "kwargs_widgets", [])]
+    names = [n for n in names if n]
+    if not names:
+        return "Explorer: run the notebook to move its controls."
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"Explorer: in the notebook, change {listed} to redraw."
+
+
+def static_bundle(box, bundle):
+    """An explorer's display: the live widget plus its first picture as ``image/png`` (what a page
+    without a kernel shows, e.g. a deck of ``make slides``) and the caption in the metadata."""
+    import base64
+
+    data = dict(bundle or {})
+    png = getattr(box, "state", {}).get("png")
+    if png:
+        data["image/png"] = base64.b64encode(png).decode("ascii")
+    return data, {"course_explorer": {"caption": explorer_caption(box)}}
+
+
 def _explorer_class():
     """An ``interactive`` that shows itself once: the explorer displays itself, and returning it
     as a cell's last value must not draw a second copy (an ``Out[n]`` duplicate)."""
@@ -212,7 +234,8 @@ def _explorer_class():
                 self._course_shown = True
                 from IPython.display import display
 
-                display(self._repr_mimebundle_(**kwargs), raw=True)
+                data, metadata = static_bundle(self, self._repr_mimebundle_(**kwargs))
+                display(data, raw=True, metadata=metadata)
 
         _EXPLORER.append(Explorer)
     return _EXPLORER[0]

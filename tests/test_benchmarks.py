@@ -132,3 +132,44 @@ def test_peak_memory_of_a_child_is_its_own(bench):
                                check=True).stdout)
     assert bench._peak_rss() >= big.nbytes
     assert 0 < child < 100 * 2**20, child     # a bare Python: tens of MB
+
+
+def test_integrated_gradients_and_guided_backprop_rows(bench, course_model, shapes):
+    rows = bench.bench_model("course-cnn", repeats=1, only=("integrated_gradients", "guided_backprop"))
+    by_name = {r.name: r for r in rows}
+    ig = by_name[f"integrated gradients, {bench.IG_STEPS} steps"]
+    gb = next(r for r in rows if r.name.endswith("(IG's batch)"))
+    # the unit's batch is the one integrated_gradients uses: 65 points in 3 batches of <= 22
+    assert gb.name.startswith("gradient call, batch of 22,")
+    assert ig.bound == pytest.approx(bench.IG_STEPS * gb.seconds) and ig.bound_name == "64·Gb"
+    assert [t for t, _ in ig.results()] == [f"≤ 1.1 × 64·Gb ({ig.seconds / ig.bound:.2f})"]
+    assert ig.peer_seconds is None
+    guided = by_name["guided backprop"]
+    assert guided.bound > 0 and guided.bound_name == "G" and guided.peer_seconds > 0
+    assert [t for t, _ in guided.results()][0].startswith("≤ 1.2 × G (")
+    # the peer is tf-keras-vis's guided backprop, the same numbers as ours (one shared clone)
+    vis = ch.kerasvis.layers._guided_visualizer(course_model)
+    img, c = shapes[0][1], int(shapes[1][1])
+    np.testing.assert_allclose(ch.kerasvis.guided_saliency(course_model, img, c, visualizer=vis),
+                               ch.attribution.guided_backprop(course_model, img, c), rtol=1e-4, atol=1e-6)
+    assert bench._rank(ig.name) < bench._rank(guided.name) < bench._rank("Grad-CAM")
+
+
+def _load(name):
+    """A file of benchmarks/ as a module (it puts its own folder on the path for ``run``)."""
+    spec = importlib.util.spec_from_file_location(name, RUN.parent / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_feature_visualization_rows_are_measured_against_f_and_g(bench):
+    """benchmarks/bench_ascent.py and bench_adversarial.py, as run.py calls them (one round)."""
+    rows = _load("bench_ascent").rows(1) + _load("bench_adversarial").attack_rows("course-cnn", 1, steps=2)
+    names = [r.name for r in rows]
+    assert any("fft+decorrelated" in n for n in names) and any("attack" in n for n in names), names
+    for r in rows:
+        assert r.seconds > 0 and (r.unit is None or r.unit > 0)
+        for target, met in r.results():
+            assert isinstance(met, bool) and target

@@ -3,13 +3,19 @@
 Starts JupyterLab on a free loopback port with a token, opens every notebook, runs all cells,
 and fails on an error output, a cell that never finishes, or a widget left at "Loading widget...".
 In lesson 3 it moves the channel slider and in lesson 2 the method dropdown, and checks that the
-picture changes. Screenshots go to test-artifacts/screenshots/ (not committed).
+picture changes. Screenshots go to test-artifacts/screenshots/ (not committed). Each notebook
+that passes is also kept, with its outputs, in test-artifacts/executed/ (tests/test_slides.py
+builds its decks from those instead of running every notebook a second time). One copy of
+lesson 1 is then presented as live slides with jupyterlab-rise, where a slide and a widget must
+render. Autosave is off: nothing here writes into notebooks/.
 
 Needs Debian's Chromium (`apt-get install chromium`). Without it the test skips, unless
 COURSE_REQUIRE_BROWSER=1 (set by .ci/run) makes a missing browser a failure.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -24,6 +30,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+EXECUTED = ROOT / "test-artifacts" / "executed"
 CELL_TIMEOUT_S = float(os.environ.get("COURSE_BROWSER_CELL_TIMEOUT", "600"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -68,6 +75,9 @@ def lab(tmp_path_factory):
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
         '{"fetchNews": "false", "checkForUpdates": false}')
+    docmanager = home / "settings" / "@jupyterlab" / "docmanager-extension"
+    docmanager.mkdir(parents=True)
+    (docmanager / "plugin.jupyterlab-settings").write_text('{"autosave": false}')
     env = dict(os.environ, COURSE_QUICK="1", JUPYTER_CONFIG_DIR=str(home / "config"),
                JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(home / "settings"), MPLBACKEND="module://matplotlib_inline.backend_inline")
@@ -112,10 +122,26 @@ def lab(tmp_path_factory):
     log.close()
 
 
-def _open(lab, name):
+def source_key(nb: dict) -> str:
+    """A hash of a notebook's cells (type and source): an executed copy is current if it matches."""
+    cells = [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+             for c in nb["cells"]]
+    return hashlib.sha1(json.dumps(cells).encode()).hexdigest()
+
+
+def _keep_executed(page, path):
+    """Save the notebook as JupyterLab ran it (outputs included) into test-artifacts/executed/."""
+    nb = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
+    nb["cells"] = [{k: v for k, v in c.items() if v is not None} for c in nb["cells"]]  # attachments: null
+    nb.setdefault("metadata", {})["course_source_key"] = source_key(json.loads(path.read_text()))
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    (EXECUTED / path.name).write_text(json.dumps(nb))
+
+
+def _open(lab, name, folder="notebooks"):
     page = lab["browser"].new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
-    page.goto(f"{lab['base']}/lab/tree/notebooks/{name}?token={lab['token']}&reset")
+    page.goto(f"{lab['base']}/lab/tree/{folder}/{name}?token={lab['token']}&reset")
     page.wait_for_function("() => window.jupyterapp !== undefined && window.jupyterapp.shell")
     page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached")
     # wait for the kernel to be ready
@@ -170,6 +196,7 @@ def test_notebook_runs_in_jupyterlab(lab, path):
         if path.name.startswith("02_"):
             _check_dropdown_redraws(page)
         _screenshot(page, path.name)
+        _keep_executed(page, path)
     finally:
         page.close()
 
@@ -226,3 +253,63 @@ def _check_dropdown_redraws(page):
     choice = select.evaluate("s => s.options[(s.selectedIndex + 1) % s.options.length].value")
     select.select_option(value=choice)
     _wait_for_change(page, idx, before, "method dropdown")
+
+
+RISE_DIR = ROOT / "test-artifacts" / "rise"
+
+
+#: jupyterlab-rise 0.43.1's presenter app does not share @jupyterlab/console, which the widget
+#: manager of jupyterlab_widgets >= 3.0.11 imports, so widgets stay dead in RISE (upstream:
+#: jupyterlab-contrib/rise issue 119). Explorers still show their first picture there.
+RISE_WIDGETS_BUG = "Shared module @jupyterlab/console doesn't exist"
+
+
+def test_lesson_presents_as_live_slides_with_rise(lab):
+    """jupyterlab-rise: lesson 1 (a copy: RISE saves the notebook it presents) runs in JupyterLab,
+    then opens as reveal.js slides in the RISE app on the explorer's slide, which must show the
+    explorer with its picture; the next slide must be reachable. The live widget must render too,
+    unless the one known upstream incompatibility (RISE_WIDGETS_BUG) is what stops it."""
+    source = ROOT / "notebooks" / "01_first_layer_filters.ipynb"
+    nb = json.loads(source.read_text())
+    explorer = next(i for i, c in enumerate(nb["cells"])
+                    if c["cell_type"] == "code" and "kernel_explorer(" in "".join(c["source"]))
+    RISE_DIR.mkdir(parents=True, exist_ok=True)
+    copy = RISE_DIR / source.name
+    copy.write_text(source.read_text())
+    page = _open(lab, copy.name, folder="test-artifacts/rise")
+    rise, console = None, []
+    try:
+        _run_all(page, copy.name)
+        assert not _errors(page), "lesson 1 failed in JupyterLab before RISE"
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        page.wait_for_function(
+            "() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+        rise = lab["browser"].new_page(viewport={"width": 1280, "height": 800})
+        rise.set_default_timeout(60_000)
+        rise.on("console", lambda m: console.append(m.text))
+        rise.goto(f"{lab['base']}/rise/test-artifacts/rise/{copy.name}"
+                  f"?activeCellIndex={explorer}&token={lab['token']}")
+        rise.wait_for_selector(".reveal .slides section.present", state="visible", timeout=120_000)
+        cell = rise.locator(".reveal section.present .jp-CodeCell", has_text="kernel_explorer").first
+        cell.wait_for(state="visible")
+        rise.wait_for_function(
+            "() => [...document.querySelectorAll('.reveal section.present .jp-CodeCell')]"
+            ".filter(c => c.innerText.includes('kernel_explorer'))"
+            ".some(c => [...c.querySelectorAll('.jp-OutputArea-output img')]"
+            "  .some(img => img.complete && img.naturalWidth > 100))")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        rise.screenshot(path=str(ARTIFACTS / "rise_01_explorer.png"))
+        live = cell.locator(".widget-interact").count()
+        before = rise.evaluate("() => document.querySelector('.reveal section.present').innerText")
+        rise.keyboard.press("Escape")          # leave any cell editor: arrows move slides
+        rise.locator(".reveal .controls .navigate-right").first.click()
+        rise.wait_for_function(
+            "(b) => document.querySelector('.reveal section.present').innerText !== b", arg=before)
+        if not live and any(RISE_WIDGETS_BUG in m for m in console):
+            pytest.xfail("RISE shows the explorer's picture, but its widget manager does not load: "
+                         + RISE_WIDGETS_BUG)
+        assert live, "the explorer's widget did not render in RISE"
+    finally:
+        if rise is not None:
+            rise.close()
+        page.close()

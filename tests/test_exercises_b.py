@@ -26,8 +26,8 @@ def run_solution(name, **namespace):
 
 
 def test_every_exercise_has_a_solution():
-    for name in ("occlusion_scores", "vargrad", "translated_saliency", "gradcam",
-                 "shortcut_cue", "blurred_deletion"):
+    for name in ("occlusion_scores", "vargrad", "blur_ig", "translated_saliency", "gradcam",
+                 "class_similarity", "shortcut_cue", "blurred_deletion"):
         assert name in ch.exercises.solutions()
 
 
@@ -90,6 +90,34 @@ def test_vargrad_reference_matches_smoothgrads_noise(course_model, shape):
                                rtol=1e-4, atol=1e-6)
 
 
+def test_blur_ig(course_model, shape, capsys):
+    from scipy.ndimage import gaussian_filter
+
+    image, label = shape
+    ns = run_solution("blur_ig", model=course_model, image=image, label=label)
+    fn = ns["my_blur_ig"]
+    printed = capsys.readouterr().out
+    assert printed.count(" steps: gap ") == 6 and "Right" in printed
+    check = ch.exercises.check_blur_ig
+    assert check(fn, course_model, image, label) is True
+    # the package's blur baseline is the exercise's: the two agree
+    np.testing.assert_allclose(fn(course_model, image, label, 16),
+                               ch.attribution.integrated_gradients(course_model, image, label,
+                                                                   baseline="blur", steps=16),
+                               rtol=1e-4, atol=1e-6)
+    black = lambda m, x, c, steps: ch.attribution.integrated_gradients(m, x, c, steps=steps)  # noqa: E731
+    assert check(black, course_model, image, label) is False
+    # a blur that mixes the three colour channels is refused
+    ns_wrong = {"np": np, "ch": ch, "model": course_model, "image": image, "label": label}
+    text = ch.exercises._base.SOLUTIONS["blur_ig"].split("ch.exercises.check")[0]
+    exec(text.replace("sigma=(4, 4, 0)", "sigma=4"), ns_wrong)
+    assert check(ns_wrong["my_blur_ig"], course_model, image, label) is False
+    no_diff = lambda m, x, c, steps: fn(m, x, c, steps) / np.where(  # noqa: E731
+        x - gaussian_filter(x, sigma=(4, 4, 0)) == 0, 1, x - gaussian_filter(x, sigma=(4, 4, 0)))
+    assert check(no_diff, course_model, image, label) is False
+    assert check(lambda *a: ..., course_model, image, label) is False
+
+
 # ------------------------------------------------------------------ 07
 def test_translated_saliency(course_model):
     from tf_keras_vis.saliency import Saliency
@@ -133,6 +161,32 @@ def test_gradcam_reference_agrees_with_tf_keras_vis(course_model):
         CategoricalScore([int(labels[0])]), images[:1], penultimate_layer="conv4_relu",
         seek_penultimate_conv_layer=False, expand_cam=False, normalize_cam=False)[0]
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * max(ours.max(), 1e-6))
+
+
+def test_class_similarity(course_model, capsys):
+    from scipy.stats import pearsonr
+
+    images, labels, _ = ch.data.make_shapes(6, seed=7)
+    ns = run_solution("class_similarity", model=course_model, images=images)
+    printed = capsys.readouterr().out
+    assert "Right" in printed and printed.count("mean rank correlation") == 3
+    fn = ns["my_class_similarity"]
+    check = ch.exercises.check_class_similarity
+    assert check(fn, course_model, images) is True
+    assert check(fn, course_model, images, attribution=ch.attribution.deconvnet) is True
+
+    def same_class(model, image, method):
+        return fn(model, image, lambda m, x, c: method(m, x, int(np.argmax(m(x[None])[0]))))
+
+    assert check(same_class, course_model, images) is False
+
+    def pearson(model, image, method):
+        first, second = np.argsort(-model(image[None]).numpy()[0])[:2]
+        maps = [np.abs(method(model, image, int(c))).max(-1).ravel() for c in (first, second)]
+        return float(pearsonr(*maps)[0])
+
+    assert check(pearson, course_model, images) is False
+    assert check(..., course_model, images) is False
 
 
 # ------------------------------------------------------------------ 08

@@ -57,6 +57,38 @@ def branched():
     return keras.Model(inp, out, name="branched")
 
 
+@pytest.fixture(scope="module")
+def residual():
+    """A small ResNet: a 7x7/2 'valid' stem after zero padding, a max pool, a bottleneck block
+    whose stride is in its first 1x1 conv and its conv shortcut (as in ResNet50 v1), then an
+    identity block and a strided 'same' conv, as tf_keras.applications builds them."""
+    keras.utils.set_random_seed(5)
+    L = keras.layers
+
+    def block(x, filters, stride, name, conv_shortcut):
+        shortcut = x
+        if conv_shortcut:
+            shortcut = L.BatchNormalization(name=f"{name}_0_bn")(
+                L.Conv2D(filters, 1, strides=stride, name=f"{name}_0_conv")(x))
+        y = L.Conv2D(4, 1, strides=stride, name=f"{name}_1_conv")(x)
+        y = L.Activation("relu", name=f"{name}_1_relu")(L.BatchNormalization(name=f"{name}_1_bn")(y))
+        y = L.Conv2D(4, 3, padding="same", name=f"{name}_2_conv")(y)
+        y = L.Activation("relu", name=f"{name}_2_relu")(y)
+        y = L.BatchNormalization(name=f"{name}_3_bn")(L.Conv2D(filters, 1, name=f"{name}_3_conv")(y))
+        return L.Activation("relu", name=f"{name}_out")(L.Add(name=f"{name}_add")([shortcut, y]))
+
+    inp = keras.Input((40, 40, 3), name="image")
+    x = L.ZeroPadding2D(3, name="conv1_pad")(inp)
+    x = L.Activation("relu", name="conv1_relu")(L.Conv2D(6, 7, strides=2, name="conv1_conv")(x))
+    x = L.MaxPooling2D(3, strides=2, name="pool1_pool")(L.ZeroPadding2D(1, name="pool1_pad")(x))
+    x = block(x, 8, 1, "b1", True)
+    x = block(x, 8, 2, "b2", True)
+    x = block(x, 8, 1, "b3", False)
+    x = L.Conv2D(5, 3, strides=2, padding="same", name="head")(x)
+    out = L.Dense(3, activation="softmax", name="predictions")(L.GlobalAveragePooling2D(name="gap")(x))
+    return keras.Model(inp, out, name="residual")
+
+
 # --------------------------------------------------------------------------- layer()
 def test_layer_by_name_index_numpy_int_negative_and_object(tiny_model):
     c2 = tiny_model.get_layer("c2")
@@ -179,9 +211,82 @@ def test_receptive_field_of_a_sequential_model_matches_gradients(seq_model):
             assert gradient_box(seq_model, layer, *unit) == box_in_image(seq_model, layer, *unit)
 
 
+def test_receptive_field_through_residual_blocks_matches_gradients(residual):
+    # by hand, rows and columns alike: conv1 7/2 after padding 3 -> size 7, stride 2, start 0;
+    # pool 3/2 after padding 1 -> 11, 4, 0; b1: 3x3 -> 19 (shortcut 11: the add sees 19);
+    # b2: 1x1/2 -> stride 8, 3x3 -> 19 + 2 * 8 = 35; b3 identity: 35 + 16 = 51 (shortcut 35)
+    assert graph.receptive_field(residual, "conv1_conv") == (7, 2, 0)
+    assert graph.receptive_field(residual, "b1_0_conv") == (11, 4, 0)
+    assert graph.receptive_field(residual, "b1_add") == (19, 4, 0)
+    assert graph.receptive_field(residual, "b2_out") == (35, 8, 0)
+    assert graph.receptive_field(residual, "b3_out") == (51, 8, 0)
+    names = ["conv1_conv", "pool1_pool", "b1_0_conv", "b1_2_conv", "b1_add", "b1_out",
+             "b2_1_conv", "b2_0_bn", "b2_2_relu", "b2_out", "b3_3_bn", "b3_out", "head"]
+    for layer in names:
+        h, w = residual.get_layer(layer).output_shape[1:3]
+        for unit in {(0, 0), (h // 2, w // 3), (h - 1, w - 1), (1, w - 2)}:
+            assert gradient_box(residual, layer, *unit) == box_in_image(residual, layer, *unit), \
+                (layer, unit)
+
+
+def test_activation_submodels_and_patches_work_on_a_residual_model(residual, rng):
+    assert graph.activation_layer(residual, "b1_1_conv").name == "b1_1_relu"
+    assert graph.activation_layer(residual, "b1_3_conv").name == "b1_3_bn"   # then the add
+    assert graph.activation_layer(residual, "b1_0_conv").name == "b1_0_bn"
+    x = rng.uniform(0, 1, (3, 40, 40, 3)).astype(np.float32)
+    sub = graph.submodel(residual, ["b1_out", "b3_add"])
+    hand = keras.Model(residual.inputs, [residual.get_layer(n).output for n in ("b1_out", "b3_add")])
+    for a, b in zip(sub(x, training=False), hand(x, training=False)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # a top patch is the crop of the unit's box: its strongest unit, cut by brute force
+    res = ch.patches.top_patches(residual, "b2_2_conv", 1, x, k=2)
+    act = keras.Model(residual.inputs, residual.get_layer("b2_2_relu").output)(
+        x, training=False).numpy()[..., 1]
+    i, r, c = np.unravel_index(np.argmax(act), act.shape)
+    assert (res.image_index[0], *res.position[0]) == (i, r, c)
+    top, left, bottom, right = gradient_box(residual, "b2_2_conv", r, c)
+    size = graph.receptive_field(residual, "b2_2_conv")[0]
+    crop = res.crops[0]
+    assert crop.shape[:2] == (size, size)
+    t0, l0 = graph.unit_box(residual, "b2_2_conv", r, c)[:2]
+    np.testing.assert_array_equal(crop[top - t0:bottom - t0, left - l0:right - l0],
+                                  x[i, top:bottom, left:right])
+
+
+def test_occlusion_on_a_residual_model_equals_a_brute_force_loop(residual, rng):
+    image = rng.uniform(0, 1, (40, 40, 3)).astype(np.float32)
+    got = ch.occlusion.occlusion_map(residual, image, 2, patch=12, stride=7)
+    ys = ch.occlusion.occlusion_positions(40, 12, 7)
+    want = np.empty((len(ys), len(ys)), np.float32)
+    for i, y in enumerate(ys):
+        for j, x in enumerate(ys):
+            covered = image.copy()
+            covered[y:y + 12, x:x + 12] = 0.5
+            want[i, j] = residual(covered[None], training=False).numpy()[0, 2]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_chain_follows_the_stem_of_a_residual_model_and_refuses_the_merge(residual):
+    assert [lyr.name for lyr in graph.chain(residual, "pool1_pool")] == [
+        "conv1_pad", "conv1_conv", "conv1_relu", "pool1_pad", "pool1_pool"]
+    with pytest.raises(ValueError, match="'b1_add' reads 2 layers"):
+        graph.chain(residual, "b1_out")
+
+
 def test_receptive_field_unknown_layers(branched):
-    with pytest.raises(ValueError, match="'add' is a Add, not a Conv2D or pooling layer"):
-        graph.receptive_field(branched, "add")
+    assert graph.receptive_field(branched, "add") == (5, 1, 0)    # c then d: 3 + 2
+    assert gradient_box(branched, "add", 0, 0) == box_in_image(branched, "add", 0, 0)
+    with pytest.raises(ValueError, match="'in' is the input, not a Conv2D or pooling layer"):
+        graph.receptive_field(branched, "in")
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(2, 3, name="c")(inp)
+    y = keras.layers.Conv2D(2, 1, strides=2, name="s")(inp)         # 4 x 4, stride 2
+    z = keras.layers.Conv2D(2, 5, name="v")(inp)                       # 4 x 4, stride 1
+    with pytest.raises(ValueError, match=r"'cat' merges branches of different strides \[1, 2\]"):
+        graph.receptive_field(keras.Model(inp, keras.layers.Concatenate(name="cat")([y, z])), "cat")
+    flat = keras.layers.Dense(2, name="fc")(keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(ValueError, match="'fc' is a Dense, not a Conv2D or pooling layer"):
+        graph.receptive_field(keras.Model(inp, flat), "fc")
     inp = keras.Input((8, 8, 3))
     x = keras.layers.UpSampling2D()(inp)
     x = keras.layers.Conv2D(2, 3, name="c")(x)

@@ -281,3 +281,148 @@ def test_captioned_overlay_reduces_a_raw_gradient_like_overlay(shapes, rng):
         got = kerasvis.captioned_overlay(img, grad, "g", size=64)
     reduced = np.max(np.abs(grad), axis=-1)
     np.testing.assert_allclose(got, kerasvis.captioned_overlay(img, reduced, "g", size=64), atol=1e-6)
+
+
+# --------------------------------------------------------------------------- Layer-CAM, every layer, guided backprop
+def _numpy_cam(model, imgs, classes, layer, kind):
+    """Grad-CAM or Layer-CAM by a GradientTape on a Keras sub-model, weighting, ReLU and
+    upsampling in NumPy/SciPy, then scaled to [0, 1] (independent of tf-keras-vis)."""
+    logits = ch.models.logits_model(model)
+    sub = tf.keras.Model(logits.inputs, [logits.get_layer(layer).output, logits.output])
+    x = tf.constant(imgs)
+    with tf.GradientTape() as tape:
+        act, out = sub(x)
+        score = tf.gather(out, classes, axis=1, batch_dims=1)
+    grad, act = tape.gradient(score, act).numpy(), act.numpy()
+    cams = []
+    for i in range(len(imgs)):
+        if kind == "Grad-CAM":
+            cam = (act[i] * grad[i].mean(axis=(0, 1))).sum(-1)
+        else:
+            cam = (act[i] * np.maximum(grad[i], 0)).sum(-1)
+        cam = zoom(np.maximum(cam, 0), (imgs.shape[1] / cam.shape[0], imgs.shape[2] / cam.shape[1]),
+                   order=1)
+        cams.append(_norm(cam))
+    return np.array(cams)
+
+
+def test_layercam_matches_numpy_formula(tiny_model, rng):
+    imgs = rng.uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
+    got = kerasvis.layercam(tiny_model, imgs, [0, 2], layer="c2")
+    np.testing.assert_allclose(got, _numpy_cam(tiny_model, imgs, [0, 2], "c2", "Layer-CAM"), atol=1e-4)
+    # it is not Grad-CAM: the per-position weights change the map
+    assert np.abs(got - _numpy_cam(tiny_model, imgs, [0, 2], "c2", "Grad-CAM")).max() > 1e-2
+
+
+@pytest.mark.parametrize("method", ["Grad-CAM", "Layer-CAM"])
+def test_cams_at_every_conv_layer(course_model, shapes, method):
+    image, c = shapes[0][3], int(shapes[1][3])
+    maps = kerasvis.cams_by_layer(course_model, image, c, method=method)
+    assert list(maps) == ["conv1", "conv2", "conv3", "conv4"]
+    for name, got in maps.items():
+        want = _numpy_cam(course_model, image[None], [c], f"{name}_relu", method)[0]
+        assert got.shape == (64, 64)
+        np.testing.assert_allclose(got, want, atol=2e-3)
+    assert list(kerasvis.cams_by_layer(course_model, image, c, layers=[1, "conv3"])) == ["conv1", "conv3"]
+
+
+def test_layer_grid_plot_and_errors(course_model, shapes):
+    images, labels, _ = shapes
+    fig = kerasvis.plot_layer_grid(course_model, images[:2], labels[:2],
+                                   methods=("Grad-CAM", "Layer-CAM"), layers=["conv2", "conv4"])
+    assert len([a for a in fig.axes if a.images]) == 4 * 3
+    with pytest.raises(ValueError, match="methods must be one of 'Grad-CAM', 'Layer-CAM'"):
+        kerasvis.plot_layer_grid(course_model, images[:1], 0, methods=("LIME",))
+    with pytest.raises(ValueError, match="not a Conv2D layer"):
+        kerasvis.cams_by_layer(course_model, images[0], 0, layers=["embedding"])
+    with pytest.raises(ValueError, match="class_index 9 is out of range"):
+        kerasvis.cams_by_layer(course_model, images[0], 9)
+
+
+def _relu_net(kind):
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((12, 12, 3))
+    inside = "relu" if kind == "inside" else None
+    relu = (lambda n: keras.layers.ReLU(name=n)) if kind == "layers" else (lambda n: (lambda t: t))
+    x = relu("r1")(keras.layers.Conv2D(6, 3, activation=inside, name="c1")(inp))
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = relu("r2")(keras.layers.Conv2D(6, 3, activation=inside, name="c2")(x))
+    x = keras.layers.Flatten()(x)
+    x = relu("r3")(keras.layers.Dense(10, activation=inside, name="fc")(x))
+    x = keras.layers.Dense(3, name="logits")(x)
+    return keras.Model(inp, keras.layers.Activation("softmax")(x))
+
+
+def test_tf_keras_vis_guided_backprop_equals_ours_where_it_rewrites_the_relus(course_model, shapes, rng):
+    for model, image, c in ((course_model, shapes[0][0], int(shapes[1][0])),
+                            (_relu_net("inside"), rng.uniform(0, 1, (12, 12, 3)), 1)):
+        theirs = kerasvis.guided_saliency(model, image, c)
+        ours = ch.attribution.guided_backprop(model, image, c)
+        assert theirs.shape == ours.shape and theirs.dtype == np.float32
+        np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-6)
+        assert all(kerasvis.guided_modifier_reach(model).values())
+
+
+def test_tf_keras_vis_guided_backprop_silently_skips_relu_layers(course_model, shapes, rng):
+    """The finding of lesson 07: GuidedBackpropagation rewrites layers' ``activation``; a
+    ``keras.layers.ReLU`` layer has none, so it keeps the plain gradient, with no warning."""
+    model = _relu_net("layers")
+    image = rng.uniform(0, 1, (12, 12, 3)).astype(np.float32)
+    plain = ch.saliency.input_gradient(model, image[None], 1)[0]
+    theirs = kerasvis.guided_saliency(model, image, 1)
+    ours = ch.attribution.guided_backprop(model, image, 1)
+    np.testing.assert_allclose(theirs, plain, rtol=1e-5, atol=1e-7)      # nothing was guided
+    assert not np.allclose(ours, plain, atol=1e-4)
+    np.testing.assert_allclose(ours, ch.attribution.guided_backprop(_relu_net("inside"), image, 1),
+                               rtol=1e-4, atol=1e-6)                       # same net, ReLUs inside
+    assert kerasvis.guided_modifier_reach(model) == {"r1": False, "r2": False, "r3": False}
+    # course-cnn written with ReLU layers: same scores, nothing rewritten, nothing guided
+    twin = kerasvis.relu_layer_twin(course_model)
+    assert [lyr.name for lyr in twin.layers if type(lyr).__name__ == "ReLU"] == [
+        "conv1_relu", "conv2_relu", "conv3_relu", "conv4_relu", "embedding_relu"]
+    img, c = shapes[0][0], int(shapes[1][0])
+    np.testing.assert_allclose(twin(shapes[0][:4]).numpy(), course_model(shapes[0][:4]).numpy(),
+                               atol=1e-6)
+    assert not any(kerasvis.guided_modifier_reach(twin).values())
+    ours = ch.attribution.guided_backprop(course_model, img, c)
+    np.testing.assert_allclose(ch.attribution.guided_backprop(twin, img, c), ours, rtol=1e-4, atol=1e-6)
+    plain = ch.saliency.input_gradient(course_model, img[None], c)[0]
+    np.testing.assert_allclose(kerasvis.guided_saliency(twin, img, c), plain, rtol=1e-4, atol=1e-6)
+    assert course_model.get_layer("embedding").activation is tf.keras.activations.relu   # untouched
+
+
+def test_the_modifier_without_a_clone_rewrites_the_model_itself():
+    """Why ch.kerasvis.guided_saliency always clones: with clone=False the modifier replaces the
+    activations of the model it is given, for every later use of that model."""
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.model_modifiers import GuidedBackpropagation
+
+    model = _relu_net("inside")
+    before = model.get_layer("c1").activation
+    Saliency(model, model_modifier=GuidedBackpropagation(), clone=False)
+    assert model.get_layer("c1").activation is not before
+
+
+def test_guided_saliency_leaves_the_model_as_it_was(rng):
+    model = _relu_net("inside")
+    before = [(lyr.name, getattr(lyr, "activation", None)) for lyr in model.layers]
+    weights = [w.copy() for w in model.get_weights()]
+    image = rng.uniform(0, 1, (12, 12, 3)).astype(np.float32)
+    plain = ch.saliency.input_gradient(model, image[None], 0)
+    kerasvis.guided_saliency(model, image, 0)
+    assert [(lyr.name, getattr(lyr, "activation", None)) for lyr in model.layers] == before
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    np.testing.assert_array_equal(ch.saliency.input_gradient(model, image[None], 0), plain)
+
+
+def test_notebook_07_shows_the_current_keras_vis_table():
+    import nbformat
+    from pathlib import Path
+
+    nb = nbformat.read(str(Path(__file__).resolve().parents[1] / "notebooks" /
+                           "07_keras_vis_tools.ipynb"), as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert kerasvis.mapping_table() in text
+    assert "fails Adebayo" not in text          # a claim no lesson showed

@@ -439,3 +439,118 @@ def test_functions_taking_a_model_refuse_none_names_and_keras3_models(tmp_path):
                 continue                                  # a model's name is fine there
             with pytest.raises(TypeError, match=message):
                 call(bad)
+
+
+# --------------------------------------------------------------------------- ResNet50
+@pytest.fixture(scope="module")
+def resnet():
+    return models.load_model("resnet50", weights=None)
+
+
+@pytest.mark.vgg
+def test_resnet50_is_tf_keras_resnet50_behind_the_preprocessing(resnet, rng):
+    ref = keras.applications.ResNet50(weights=None)
+    assert resnet.input_shape == (None, 224, 224, 3) and resnet.output_shape == (None, 1000)
+    assert [layer.name for layer in resnet.layers[2:]] == [layer.name for layer in ref.layers[1:]]
+    assert [w.shape for w in resnet.weights] == [w.shape for w in ref.weights]
+    assert models.model_name(resnet) == "resnet50" and models.class_names(resnet)[1] == "goldfish"
+    assert models.class_names("resnet50") == models.class_names(resnet)
+    assert "resnet50" in models.available_models()
+    x = rng.random((2, 224, 224, 3)).astype(np.float32)
+    pre = resnet.get_layer("imagenet_preprocess")(x).numpy()
+    np.testing.assert_allclose(pre, keras.applications.resnet50.preprocess_input(x * 255.0),
+                               atol=1e-3)
+    z = models.logits_model(resnet)(x).numpy()
+    np.testing.assert_allclose(tf.nn.softmax(z).numpy(), resnet(x).numpy(), rtol=1e-4, atol=1e-6)
+    # untrained, but the same every time (seeded); 7x7 RGB first-layer kernels
+    again = models.load_model("resnet50", weights=None)
+    np.testing.assert_array_equal(again.get_layer("conv1_conv").kernel.numpy(),
+                                  resnet.get_layer("conv1_conv").kernel.numpy())
+    assert ch.filters.first_layer(resnet).kernel.shape == (7, 7, 3, 64)
+    assert len(models.conv_layer_names(resnet)) == 53
+
+
+@pytest.mark.vgg
+def test_resnet50_imagenet_path_loads_a_keras_weights_file_from_the_cache(tmp_path, monkeypatch,
+                                                                          resnet, rng):
+    import h5py
+
+    # a weights file as Keras writes the ImageNet one: tf_keras's own ResNet50 with its
+    # batch-norm statistics and kernels set to random values, saved with save_weights
+    ref = keras.applications.ResNet50(weights=None)
+    for w in ref.weights:
+        low, high = (0.5, 1.5) if ("variance" in w.name or "gamma" in w.name) else (-0.1, 0.1)
+        if w.shape.rank == 1:
+            w.assign(rng.uniform(low, high, w.shape).astype(np.float32))
+    (tmp_path / "models").mkdir()
+    path = tmp_path / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+    ref.save_weights(str(path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert models.vgg_weights_available("resnet50")
+    loaded = models.load_model("resnet50")
+    with h5py.File(path, "r") as f:
+        for name in ("conv1_conv", "conv3_block2_2_bn", "conv5_block3_3_conv", "predictions"):
+            stored = [f[name][n][()] for n in f[name].attrs["weight_names"]]
+            for a, b in zip(loaded.get_layer(name).weights, stored):
+                np.testing.assert_array_equal(a.numpy(), b, err_msg=name)
+    x = rng.random((2, 224, 224, 3)).astype(np.float32)
+    want = keras.Model(ref.inputs, ref.get_layer("avg_pool").output)(
+        keras.applications.resnet50.preprocess_input(x * 255.0)).numpy()
+    got = ch.graph.submodel(loaded, "avg_pool")(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    np.testing.assert_allclose(loaded(x).numpy(), ref(keras.applications.resnet50.preprocess_input(
+        x * 255.0)).numpy(), atol=1e-5)
+    # a truncated file: a clear error that names the file and how to fetch it again
+    path.write_bytes(path.read_bytes()[:5_000_000])
+    with pytest.raises(RuntimeError, match=r"resnet50_weights.*--fetch resnet50"):
+        models.load_model("resnet50")
+
+
+def test_resnet50_offline_fails_fast_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    t0 = time.time()
+    with pytest.raises(RuntimeError, match=r"resnet50.*--fetch resnet50.*course-cnn"):
+        models.load_model("resnet50")
+    assert time.time() - t0 < 5
+    assert not models.vgg_weights_available("resnet50")
+    with pytest.raises(ValueError, match="weights must be one of"):
+        models.load_model("resnet50", weights="resnet")
+
+
+@pytest.mark.vgg
+def test_resnet50_receptive_fields_match_gradients_on_shallow_layers(resnet):
+    from test_graph import box_in_image, gradient_box
+
+    assert ch.graph.receptive_field(resnet, "conv2_block1_out") == (19, 4, 0)
+    for layer in ("conv1_conv", "conv2_block1_0_conv", "conv2_block1_out"):
+        h, w = resnet.get_layer(layer).output_shape[1:3]
+        for unit in ((0, 0), (h // 2, w // 3), (h - 1, w - 1)):
+            assert gradient_box(resnet, layer, *unit, n_inputs=2) == \
+                box_in_image(resnet, layer, *unit), (layer, unit)
+
+
+@pytest.mark.vgg
+def test_imagenet_layers_name_the_same_roles_in_every_imagenet_model(resnet):
+    layers = models.imagenet_layers(resnet)
+    assert layers == models.imagenet_layers("ResNet50 ")
+    assert set(layers) == {"first", "middle", "deep", "cam", "penultimate"}
+    assert layers["first"] == ch.filters.first_layer(resnet).name
+    grids = []
+    for role in ("first", "middle", "deep"):
+        act = ch.graph.activation_layer(resnet, layers[role])   # a conv, then its ReLU
+        assert isinstance(act, keras.layers.Activation) and act.activation.__name__ == "relu"
+        grids.append(ch.graph.output_of(resnet, act).shape[1])
+    # Grad-CAM's layer: the last grid, the one the global average pool reads
+    assert ch.graph.inputs_of(resnet, "avg_pool")[0].name == layers["cam"]
+    grids.append(ch.graph.output_of(resnet, layers["cam"]).shape[1])
+    assert grids == sorted(grids, reverse=True) and grids[-1] == 7    # deeper, coarser
+    assert ch.graph.output_of(resnet, layers["penultimate"]).shape.as_list() == [None, 2048]
+    assert ch.graph.inputs_of(resnet, "predictions")[0].name == layers["penultimate"]
+    for name in ("vgg16", "vgg19"):      # VGG's layer names, from the course's own builder
+        vgg_convs = {f"block{b}_conv{c}" for b, n in enumerate(ch.vgg.BLOCKS[name], 1)
+                     for c in range(1, n + 1)}
+        roles = models.imagenet_layers(name)
+        assert {roles[r] for r in ("first", "middle", "deep", "cam")} <= vgg_convs
+        assert roles["cam"] == max(vgg_convs) and roles["penultimate"] == "fc2"
+    with pytest.raises(ValueError, match="name_or_model must be one of"):
+        models.imagenet_layers("course-cnn")

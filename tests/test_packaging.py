@@ -202,12 +202,22 @@ FIXED_NAMES = {
     "04": {"occlusion": ["occlusion.occlusion_map"],
            "saliency": ["saliency.saliency_map", "saliency.input_gradient",
                         "saliency.reduce_channels"],
-           "SmoothGrad": ["saliency.saliency_map"]},
-    "05": {"gradient ascent": ["ascent.visualize_class", "ascent.visualize_filter"]},
-    "06": {"Gram matrix and style loss": ["style.gram_matrix", "style.style_loss"],
+           "SmoothGrad": ["saliency.saliency_map"],
+           "gradient × input and integrated gradients": ["attribution.gradient_times_input",
+                                                         "attribution.integrated_gradients"]},
+    "05": {"gradient ascent": ["ascent.visualize_class", "ascent.visualize_filter"],
+           "the Fourier parameterization": ["ascent.render"],
+           "decorrelated colour": ["ascent.colour_matrix"],
+           "FGSM": ["adversarial.fgsm"],
+           "a targeted attack": ["adversarial.targeted_attack"]},
+    "06": {"feature inversion": ["inversion.invert"],
+           "Gram matrix and style loss": ["style.gram_matrix", "style.style_loss"],
            "one style-transfer step": ["style.style_transfer"]},
+    "07": {"guided backprop and deconvnet": ["attribution.guided_backprop", "attribution.deconvnet"],
+           "guided Grad-CAM": ["attribution.guided_gradcam"]},
     "08": {"randomizing a layer": ["sanity.randomize_layers", "sanity.randomized"],
-           "a deletion curve": ["sanity.deletion_curve", "sanity.insertion_curve"]},
+           "a deletion curve": ["sanity.deletion_curve", "sanity.insertion_curve"],
+           "noisy linear imputation": ["sanity.noisy_linear_impute"]},
 }
 _FIXED = [(lesson, method, name) for lesson, methods in FIXED_NAMES.items()
           for method, names in methods.items() for name in names]
@@ -225,3 +235,20 @@ def test_package_functions_name_the_lesson_that_writes_them_out(lesson, method, 
     nb = next((ROOT / "notebooks").glob(f"{lesson}_*.ipynb"))
     assert f"### In plain code: {method}" in nb.read_text(), \
         f"{nb.name} has no heading '### In plain code: {method}'"
+
+
+def test_colab_installs_the_release_tag_of_the_package_version():
+    import tomllib
+
+    import course_helpers
+
+    version = course_helpers.__version__
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert pyproject.get("version", version) == version, "pyproject.toml's version != __version__"
+    line = notebooks.install_line()
+    assert line.endswith(f'@v{version}"') and "@main" not in line
+    assert notebooks.install_line("someone/else", "9.9.9").endswith(
+        'git+https://github.com/someone/else@v9.9.9"')
+    nb = notebooks.new_notebook("99_demo.ipynb", "99 · Demo", "演示", [("md", "## Hi")])
+    setup = [c for c in nb.cells if notebooks.SETUP_MARK in c["source"]]
+    assert len(setup) == 1 and line in setup[0]["source"]

@@ -109,12 +109,18 @@ def _objective(model, kind, layer=None):
     """
     if kind == "class":
         return _models.logits_model(model), _class_score
+    return graph.submodel(model, list(_activation_pair(model, layer))), _channel_mean
+
+
+def _activation_pair(model, layer):
+    """(activation layer, the layer whose output feeds its ReLU) of conv layer ``layer``; the
+    same layer twice when the ReLU sits inside the conv (VGG)."""
     act = graph.activation_layer(model, layer)
     pre = act
     if isinstance(act, (keras.layers.Activation, keras.layers.ReLU)):
         pre = next(graph.layer(model, src) for src, readers in graph.consumers(model).items()
                    if act.name in readers)
-    return graph.submodel(model, [act, pre]), _channel_mean
+    return act, pre
 
 
 def objective_value(model, images, class_index=None, layer=None, channel=None) -> np.ndarray:
@@ -179,3 +185,225 @@ def filter_gains(model, layer, images, channels=None, start="grey", seed: int = 
         print(f"{'':{len(str(layer))}}  {row['channel']:7d} {row['start']:6.2f} {row['random']:7.2f} "
               f"{row['picture']:8.2f} {row['gain']:5.0f}x")
     return rows
+
+
+# --------------------------------------------------------------------------- composable objectives
+class Objective:
+    """What :func:`course_helpers.ascent.render` maximizes: a weighted sum of terms.  Lesson 3.6.
+
+    Build terms with :func:`class_score`, :func:`channel`, :func:`neuron`, :func:`direction` and
+    :func:`diversity`; combine them with ``+``, ``-``, a number times an objective and unary
+    ``-`` (``-channel("conv4", 3)`` asks for the image that turns channel 3 *off*).  Each term
+    gives one number per image of the batch; the objective of a batch is the mean over its
+    images of the per-image terms plus the batch terms (diversity).
+    """
+
+    def __init__(self, terms):
+        self.terms = tuple(terms)   # (weight, kind, layer, params)
+
+    def __add__(self, other):
+        if isinstance(other, (int, float)) and other == 0:   # sum([...]) starts from 0
+            return self
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Objective(self.terms + other.terms)
+
+    __radd__ = __add__
+
+    def __mul__(self, k):
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, float, np.number)):
+            return NotImplemented
+        k = _checks.number("weight", k)
+        return Objective((w * k, kind, layer, p) for w, kind, layer, p in self.terms)
+
+    __rmul__ = __mul__
+
+    def __neg__(self):
+        return self * -1.0
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __repr__(self):
+        parts = []
+        for w, kind, layer, p in self.terms:
+            args = ", ".join([repr(layer)] * (layer is not None)
+                             + [str(np.round(v, 3).tolist()) if np.ndim(v) else str(v) for v in p])
+            parts.append(f"{w:g} * {kind}({args})")
+        return " + ".join(parts) if parts else "Objective()"
+
+    @property
+    def layers(self) -> list:
+        """The conv layers the terms read, in order of first use."""
+        return list(dict.fromkeys(layer for _, _, layer, _ in self.terms if layer is not None))
+
+    def key(self) -> tuple:
+        """What the compiled step depends on (not the numbers: those are its arguments)."""
+        return tuple((kind, layer, tuple(np.shape(v) for v in p))
+                     for _, kind, layer, p in self.terms)
+
+    def arguments(self) -> tuple:
+        """The terms' numbers as tensors: (weights, per-term params)."""
+        weights = tf.constant([w for w, *_ in self.terms], tf.float32)
+        return weights, tuple(tuple(tf.constant(v) for v in p) for *_, p in self.terms)
+
+
+def class_score(class_index) -> Objective:
+    """One class score before the softmax (Simonyan et al. 2014)."""
+    if isinstance(class_index, str):
+        return Objective([(1.0, "class", None, (class_index,))])
+    return Objective([(1.0, "class", None, (np.int32(_checks.integer("class_index", class_index)),))])
+
+
+def channel(layer, index) -> Objective:
+    """The mean over positions of one channel of a conv layer (after BN and ReLU)."""
+    return Objective([(1.0, "channel", layer, (np.int32(_checks.integer("channel", index)),))])
+
+
+def neuron(layer, index, row=None, col=None) -> Objective:
+    """One unit: channel ``index`` at one position (``row``, ``col``) of the layer's map;
+    the centre by default."""
+    pos = tuple(-1 if v is None else _checks.integer(name, v, low=0)
+                for name, v in (("row", row), ("col", col)))
+    return Objective([(1.0, "neuron", layer,
+                       (np.int32(_checks.integer("channel", index)), np.int32(pos[0]),
+                        np.int32(pos[1])))])
+
+
+def direction(layer, vector) -> Objective:
+    """A direction in the layer's activation space: the mean over positions of the dot
+    product of the activation vector with ``vector`` (one number per channel)."""
+    v = np.asarray(vector, dtype=np.float32)
+    if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError(f"vector must be a 1-D array of finite numbers, one per channel of "
+                         f"the layer; got shape {v.shape}.")
+    return Objective([(1.0, "direction", layer, (v,))])
+
+
+def diversity(layer) -> Objective:
+    """Minus the mean pairwise similarity of the images' Gram matrices at ``layer`` (as in
+    lucid): adding it (times a weight) pushes the images of a batch apart in *style*, the
+    channels that fire together, not only in where things sit.  Needs a batch of k >= 2."""
+    return Objective([(1.0, "diversity", layer, ())])
+
+
+def _check_objective(model, objective) -> Objective:
+    """``objective`` resolved for ``model``: class names to indices; layers, channels,
+    positions and direction lengths checked (clear errors naming the value and the range)."""
+    if not isinstance(objective, Objective):
+        raise TypeError(f"objective must be built with ch.ascent.channel, neuron, class_score, "
+                        f"direction or diversity (and combined with +, -, *); got "
+                        f"{type(objective).__name__} {objective!r}.")
+    _checks.nonempty("objective", objective.terms, "add at least one term")
+    terms = []
+    for w, kind, layer, p in objective.terms:
+        if kind == "class":
+            p = (np.int32(_class_unit(model, p[0])),)
+        else:
+            conv = graph.require_conv(model, layer)
+            layer = conv.name
+            n = int(conv.filters)
+            if kind in ("channel", "neuron"):
+                _channel_unit(model, layer, p[0])
+            if kind == "neuron":
+                h, w_ = graph.output_of(model, graph.activation_layer(model, layer)).shape[1:3]
+                pos = [(h - 1) // 2 if p[1] < 0 else int(p[1]), (w_ - 1) // 2 if p[2] < 0 else int(p[2])]
+                for name, v, top in (("row", pos[0], h), ("col", pos[1], w_)):
+                    if v >= top:
+                        raise ValueError(f"{name} {v} is out of range: layer {layer!r} has a "
+                                         f"{h}x{w_} map (0..{top - 1}).")
+                p = (p[0], np.int32(pos[0]), np.int32(pos[1]))
+            if kind == "direction" and p[0].size != n:
+                raise ValueError(f"The direction has {p[0].size} numbers but layer {layer!r} has "
+                                 f"{n} channels; pass one number per channel.")
+        terms.append((w, kind, layer, p))
+    return Objective(terms)
+
+
+def gram_matrices(acts):
+    """Per image, the channels' Gram matrix of a layer's map (B, H, W, C): (B, C, C), each
+    divided by its Frobenius norm (so the dot product of two is a cosine similarity)."""
+    b, c = tf.shape(acts)[0], tf.shape(acts)[-1]
+    flat = tf.reshape(acts, [b, -1, c])
+    grams = tf.matmul(flat, flat, transpose_a=True)
+    return tf.math.l2_normalize(grams, axis=[1, 2], epsilon=1e-12)
+
+
+def _mean_pair_similarity(acts):
+    g = tf.reshape(gram_matrices(acts), [tf.shape(acts)[0], -1])
+    sims = tf.matmul(g, g, transpose_b=True)
+    k = tf.cast(tf.shape(acts)[0], tf.float32)
+    return (tf.reduce_sum(sims) - tf.linalg.trace(sims)) / tf.maximum(k * (k - 1), 1.0)
+
+
+def _term(kind, p, post, pre, logits):
+    """One term's value: (B,) for a per-image term, a scalar for a batch term."""
+    if kind == "class":
+        return tf.gather(logits, p[0], axis=-1)
+    act = post if pre is None else pre
+    if kind == "channel":
+        return tf.reduce_mean(tf.gather(act, p[0], axis=-1), axis=[1, 2])
+    if kind == "neuron":
+        return act[:, p[1], p[2], p[0]]
+    if kind == "direction":
+        return tf.reduce_mean(tf.tensordot(act, p[0], 1), axis=[1, 2])
+    return -_mean_pair_similarity(post)     # diversity
+
+
+def _combine(objective, weights, params, outs, logits, fallback=False):
+    """(total, per_image): the batch objective and the per-image part (B,)."""
+    per_image, batch = 0.0, 0.0
+    for i, (_, kind, layer, _) in enumerate(objective.terms):
+        post, pre = outs[layer] if layer is not None else (None, None)
+        value = weights[i] * _term(kind, params[i], post, pre if fallback else None, logits)
+        if kind == "diversity":
+            batch = batch + value
+        else:
+            per_image = per_image + value
+    return tf.reduce_mean(per_image) + batch, per_image
+
+
+def _feature_model(model, objective):
+    """One Keras model (cached) giving, for each layer the objective reads, its activation and
+    the ReLU's input, then the logits when a class term is present."""
+    names = objective.layers
+    want_logits = any(kind == "class" for _, kind, _, _ in objective.terms)
+
+    def build():
+        outs = []
+        for name in names:
+            act, pre = _activation_pair(model, name)
+            outs += [graph.output_of(model, act), graph.output_of(model, pre)]
+        if want_logits:
+            outs.append(_models.logits_model(model).outputs[0])
+        return keras.Model(model.inputs, outs)
+
+    fm = graph.cached_view(model, f"ascent:{'|'.join(names)}:{want_logits}", build)
+
+    def run(x):
+        out = fm(x, training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        acts = {name: (out[2 * i], out[2 * i + 1]) for i, name in enumerate(names)}
+        return acts, (out[-1] if want_logits else None)
+
+    return run
+
+
+def _batch(model, images):
+    """``images`` as a checked batch; one image (H, W, 3) becomes a batch of 1."""
+    shape = () if isinstance(images, (dict, list, tuple)) else np.shape(images)
+    single = len(shape) == 2 or (len(shape) == 3 and shape[-1] in (3, 4))
+    return _checks.batch_for(model, [images] if single else images)
+
+
+def evaluate(model, objective, images):
+    """The objective's per-image part for each of ``images`` (B,) and the batch's total (mean
+    plus batch terms), as NumPy: ``(per_image, total)``; one image counts as a batch of 1.  Lesson 3.6's tables use it."""
+    model = _checks.model(model)
+    objective = _check_objective(model, objective)
+    x = _batch(model, images)
+    acts, logits = _feature_model(model, objective)(tf.constant(x))
+    weights, params = objective.arguments()
+    total, per_image = _combine(objective, weights, params, acts, logits)
+    per_image = tf.broadcast_to(per_image, [x.shape[0]])
+    return per_image.numpy(), float(total)

@@ -7,6 +7,8 @@ from .. import _checks, graph
 from .. import models as _models
 from .. import plotting as _plotting
 from .loop import DEFAULTS, visualize_class, visualize_filter
+from .objectives import channel, class_score, neuron
+from .rendering import RENDER_DEFAULTS, render
 from .regularizers import high_frequency_share
 
 
@@ -79,7 +81,10 @@ def plot_history(histories, labels, ax=None, title="Objective during the ascent"
 
 # --------------------------------------------------------------------------- explorer
 def ascent_explorer(model, steps=None):
-    """Widget for lesson 3.6: class or layer/channel, steps, learning rate, each regularizer.
+    """Widget for lesson 3.6: class or layer/channel, steps, learning rate, each regularizer,
+    how the image is described (pixels with the regularizers, or :func:`render`'s pixel / fft /
+    fft+decorrelated) and the objective (maximize, minimize, the centre neuron); see
+    :func:`explorer_result`.
 
     The first choice of ``layer`` is the class scores; the others are the conv layers, whose
     ``unit`` is a channel.  Results are cached, so returning to a setting is instant.
@@ -101,19 +106,18 @@ def ascent_explorer(model, steps=None):
 
     layer_w.observe(_on_layer, names="value")
 
-    def draw(layer, unit, steps, lr, l2, jitter, blur_every, blur_sigma, tv):
+    def draw(layer, unit, steps, lr, l2, jitter, blur_every, blur_sigma, tv, param="pixel + regularizers",
+             objective="maximize"):
         key = ("ascent", widgets.model_key(model), layer, unit, steps, lr, l2, jitter, blur_every,
-               blur_sigma, tv)
+               blur_sigma, tv, param, objective)
         kw = dict(steps=steps, lr=lr, l2=l2, jitter=jitter, blur_every=blur_every,
                   blur_sigma=blur_sigma, tv=tv)
-        if layer == "class scores":
-            unit = min(unit, len(names) - 1)
-            res = widgets.cached(key, lambda: visualize_class(model, unit, **kw))
-            title = f"class {unit} ({names[unit]})"
-        else:
-            unit = min(unit, sizes[layer] - 1)
-            res = widgets.cached(key, lambda: visualize_filter(model, layer, unit, **kw))
-            title = f"{layer} channel {unit}"
+        unit = min(unit, (len(names) if layer == "class scores" else sizes[layer]) - 1)
+        res = widgets.cached(key, lambda: explorer_result(model, layer, unit, param, objective, **kw))
+        title = (f"class {unit} ({names[unit]})" if layer == "class scores"
+                 else f"{layer} channel {unit}")
+        if objective != "maximize" or param != "pixel + regularizers":
+            title += f" · {objective}, {param}"
         parts = view.parts
         _plotting.set_image(parts["image"], _show(res.image))
         parts["titles"][0].set_text(f"{title}\nHF share {high_frequency_share(res.image):.2f}")
@@ -152,4 +156,60 @@ def ascent_explorer(model, steps=None):
         blur_sigma=w.FloatSlider(value=DEFAULTS["blur_sigma"], min=0, max=2, step=0.1,
                                  description="blur σ"),
         tv=w.FloatSlider(value=DEFAULTS["tv"], min=0, max=0.5, step=0.01, description="TV"),
+        param=w.Dropdown(options=list(EXPLORER_PARAMS), value=EXPLORER_PARAMS[0],
+                         description="image as"),
+        objective=w.Dropdown(options=list(EXPLORER_OBJECTIVES), value="maximize",
+                             description="objective"),
     )
+
+
+#: The explorer's image descriptions: the lesson's pixel recipe, then :func:`render`'s.
+EXPLORER_PARAMS = ("pixel + regularizers", "pixel", "fft", "fft+decorrelated")
+#: The explorer's objectives for the chosen class or channel.
+EXPLORER_OBJECTIVES = ("maximize", "minimize", "centre neuron")
+
+
+def explorer_result(model, layer, unit, param="pixel + regularizers", objective="maximize",
+                    **kw):
+    """What the explorer draws for one setting (a plain function, tested): ``layer`` is
+    ``"class scores"`` or a conv layer, ``unit`` a class or channel.  ``param`` is
+    ``"pixel + regularizers"`` (:func:`visualize_class` / :func:`visualize_filter` with the
+    sliders' regularizers) or one of :func:`render`'s parameterizations (then only ``steps``
+    and ``lr``, as Adam's step size, apply, with render's default robustness).  ``objective``:
+    ``"maximize"``, ``"minimize"`` (the negative image) or ``"centre neuron"`` (one unit at
+    the centre of the channel's map; for class scores the same as maximize).  Returns an
+    object with ``image`` and ``history``."""
+    param = _checks.choice("param", param, EXPLORER_PARAMS)
+    objective = _checks.choice("objective", objective, EXPLORER_OBJECTIVES)
+    if param == "pixel + regularizers" and objective != "minimize":
+        if layer == "class scores":
+            return visualize_class(model, unit, **kw)
+        if objective == "maximize":
+            return visualize_filter(model, layer, unit, **kw)
+    if layer == "class scores":
+        goal = class_score(unit)
+    elif objective == "centre neuron":
+        goal = neuron(layer, unit)
+    else:
+        goal = channel(layer, unit)
+    goal = -goal if objective == "minimize" else goal
+    return render(model, goal, param="pixel" if param == "pixel + regularizers" else param,
+                  steps=kw.get("steps", RENDER_DEFAULTS["steps"]),
+                  lr=kw.get("lr", RENDER_DEFAULTS["lr"]))
+
+
+def plot_recipes(rows, recipes=("pixel, robust (Adam)", "fft", "fft+decorrelated")):
+    """The pictures of :func:`course_helpers.ascent.compare_recipes`: one row per layer and
+    recipe, one column per channel, each titled with its high-frequency share.  Lesson 3.6."""
+    rows = _checks.nonempty("rows", list(rows), "pass the rows of ch.ascent.compare_recipes")
+    chosen = [r for r in rows if r["recipe"] in recipes]
+    _checks.nonempty("recipes", chosen, f"choose among {sorted({r['recipe'] for r in rows})}")
+    ncols = len(chosen[0]["images"])
+    tiles, titles = [], []
+    for r in chosen:
+        for c, img in enumerate(r["images"]):
+            tiles.append(_show(img))
+            titles.append(f"{r['layer']} · {r['recipe']}\nHF {high_frequency_share(img):.2f}"
+                          if c == 0 else f"HF {high_frequency_share(img):.2f}")
+    return _plotting.image_grid(tiles, titles, ncols=ncols, size=1.9,
+                                suptitle=f"Same channels, same budget ({chosen[0]['steps']} steps)")

@@ -1,4 +1,5 @@
-"""Exercise checks for lessons 3.4-3.5 (notebook 04): occlusion on the class score, VarGrad.
+"""Exercise checks for lessons 3.4-3.5 (notebook 04): occlusion on the class score, VarGrad,
+integrated gradients from a blurred baseline.
 
 Each exercise goes a step beyond the lesson's "In plain code" cells; the checks compute their
 own reference (a plain loop, a plain gradient) and never show it.
@@ -9,7 +10,7 @@ import numpy as np
 
 from ._base import is_missing, report, solution_text
 
-__all__ = ["check_occlusion_scores", "check_vargrad",
+__all__ = ["check_occlusion_scores", "check_vargrad", "check_blur_ig",
            "check_occlusion_count", "check_saliency_rule"]
 
 
@@ -174,6 +175,103 @@ solution_text("vargrad", '''
         return np.var(grads, axis=0).max(axis=-1)    # spread over the copies, then R, G, B
 
     ch.exercises.check_vargrad(my_vargrad, model, image, label)
+''')
+
+
+def _path_gradients(model, image, baseline, class_index, steps):
+    """Gradients of the class score at baseline + k/steps * (image - baseline), k = 0..steps."""
+    import tensorflow as tf
+
+    from ..models import logits_model
+
+    alphas = np.linspace(0.0, 1.0, steps + 1)
+    path = np.stack([baseline + a * (image - baseline) for a in alphas]).astype(np.float32)
+    x = tf.constant(path)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        score = tf.reduce_sum(logits_model(model)(x, training=False)[:, class_index])
+    return tape.gradient(score, x).numpy().astype(np.float64)
+
+
+def check_blur_ig(fn, model, image, class_index, steps: int = 16) -> bool:
+    """Exercise 3.5b: ``fn(model, image, class_index, steps)`` returns integrated gradients
+    (H, W, 3) from the baseline ``gaussian_filter(image, sigma=(4, 4, 0))`` along the
+    straight line, ``steps`` intervals, trapezoid rule."""
+    from scipy.ndimage import gaussian_filter
+
+    got, hint = _call(fn, model, image, class_index, steps)
+    if hint:
+        return report(False, hint=hint)
+    image = np.asarray(image, np.float64)
+    if got.shape != image.shape:
+        return report(False, hint=f"Expected one value per pixel and channel, shape "
+                                  f"{image.shape}; yours has shape {got.shape}. Keep R, G, B.")
+    blur = gaussian_filter(image, sigma=(4, 4, 0))
+    grads = _path_gradients(model, image, blur, class_index, steps)
+    trapezoid = np.full(steps + 1, 1.0 / steps)
+    trapezoid[[0, -1]] /= 2
+    want = (image - blur) * np.tensordot(trapezoid, grads, axes=1)
+    scale = float(np.abs(want).max())
+
+    def same(ref):
+        return np.allclose(got, ref, rtol=1e-3, atol=1e-4 * scale)
+
+    if same(want):
+        return report(True, "Right: integrated gradients from a blurred image. Now measure the "
+                            "completeness gap of both baselines for a few step counts.")
+    if same(np.tensordot(trapezoid, grads, axes=1)):
+        return report(False, hint="Those are the mean gradients along the path: multiply them "
+                                  "by (image - baseline).")
+    left, right = np.zeros(steps + 1), np.zeros(steps + 1)
+    left[:-1], right[1:] = 1.0 / steps, 1.0 / steps
+    if same((image - blur) * np.tensordot(left, grads, axes=1)) or \
+            same((image - blur) * np.tensordot(right, grads, axes=1)):
+        return report(False, hint="Close: use all steps + 1 points with the trapezoid rule "
+                                  "(weight 1/steps each, half of that at both ends).")
+    black = np.zeros_like(image)
+    if same(image * np.tensordot(trapezoid, _path_gradients(model, image, black, class_index,
+                                                            steps), axes=1)):
+        return report(False, hint="That is the black baseline of the lesson's cell: start the "
+                                  "path at the blurred image instead.")
+    flat = gaussian_filter(image, sigma=4)
+    if same((image - flat) * np.tensordot(
+            trapezoid, _path_gradients(model, image, flat, class_index, steps), axes=1)):
+        return report(False, hint="Your blur also mixes the three colour channels: blur within "
+                                  "each channel, sigma=(4, 4, 0).")
+    return report(False, hint="Not the same numbers. Build steps + 1 images on the straight "
+                              "line from the blurred copy to the image, take the gradient of "
+                              "the class score (before the softmax) at each, average them with "
+                              "the trapezoid rule, multiply by (image - baseline).")
+
+
+solution_text("blur_ig", '''
+    import tensorflow as tf
+    from scipy.ndimage import gaussian_filter
+
+    def my_blur_ig(model, image, label, steps=16):
+        logits = ch.models.logits_model(model)
+        baseline = gaussian_filter(image, sigma=(4, 4, 0))     # blur within each channel
+        alphas = np.linspace(0, 1, steps + 1, dtype=np.float32)
+        path = tf.constant(baseline + alphas[:, None, None, None] * (image - baseline))
+        with tf.GradientTape() as tape:
+            tape.watch(path)
+            path_scores = logits(path)[:, label]
+        grads = tape.gradient(path_scores, path).numpy()
+        weights = np.full(steps + 1, 1 / steps)
+        weights[[0, -1]] /= 2                                  # trapezoid rule
+        return (image - baseline) * np.tensordot(weights, grads, axes=1)
+
+    ch.exercises.check_blur_ig(my_blur_ig, model, image, label)
+
+    # completeness: how far the sum is from score(image) - score(baseline), for both baselines
+    logits = ch.models.logits_model(model)
+    for name, base in (("black", np.zeros_like(image)),
+                       ("blur", gaussian_filter(image, sigma=(4, 4, 0)))):
+        s = logits(np.stack([image, base]).astype(np.float32)).numpy()[:, label]
+        for steps in (8, 16, 64):
+            ig = (ch.attribution.integrated_gradients(model, image, label, baseline=name, steps=steps)
+                  if name == "black" else my_blur_ig(model, image, label, steps))
+            print(f"{name:5s} {steps:3d} steps: gap {abs(ig.sum() - (s[0] - s[1])) / abs(s[0] - s[1]):.2%}")
 ''')
 
 

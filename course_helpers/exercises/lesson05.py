@@ -9,7 +9,7 @@ import numpy as np
 
 from ._base import is_missing, report, solution_text
 
-__all__ = ["check_jitter_step", "check_smooth_class_model"]
+__all__ = ["check_decorrelated_image", "check_jitter_step", "check_smooth_class_model"]
 
 
 def _reference_jitter_step(model, x, class_index, lr, shift):
@@ -166,4 +166,82 @@ solution_text("smooth_class_model", '''
     my_settings = dict(steps=ch.scaled(128, 64), blur_every=0,
                        l2=0.2, jitter=3, tv=1.0)
     ch.exercises.check_smooth_class_model(model, "ring", my_settings)
+''')
+
+
+def check_decorrelated_image(my_decorrelated_image, size: int = 64) -> bool:
+    """Exercise 3: is ``my_decorrelated_image(p)`` the image ``render(param="fft+decorrelated")``
+    climbs, for free numbers ``p`` of shape (1, 3, size, size // 2 + 1, 2)?  The check tries two
+    random ``p`` against :func:`course_helpers.ascent.params.to_image`."""
+    import tensorflow as tf
+
+    from ..ascent import params
+
+    if is_missing(my_decorrelated_image) or not callable(my_decorrelated_image):
+        return report(False, hint="Write a function my_decorrelated_image(p) and pass the "
+                                  "function itself.")
+    m = params.colour_matrix(normalized=True)
+    raw = params.colour_matrix()
+    for seed in (0, 1):
+        p = np.random.default_rng(seed).normal(0, 0.5, params.param_shape("fft", 1, size, size))
+        p = p.astype(np.float32)
+        try:
+            got = my_decorrelated_image(tf.constant(p))
+            if is_missing(got):
+                return report(False, hint="Your function returns nothing yet: return the image, "
+                                          f"shape (1, {size}, {size}, 3).")
+            got = np.asarray(got, dtype=np.float32).reshape(1, size, size, 3)
+        except Exception as err:  # the learner's code: say what went wrong, not the answer
+            return report(False, hint=f"Your function raised {type(err).__name__}: {err} "
+                                      f"(p has shape {p.shape}; return (1, {size}, {size}, 3)).")
+        want = params.to_image(p, "fft+decorrelated", size, size).numpy()
+        if np.allclose(got, want, atol=1e-4):
+            continue
+        lin = params._linear_image(tf.constant(p), "fft", size, size,
+                                   tf.constant(params.frequency_scale(size, size))).numpy()
+        sig = 1 / (1 + np.exp(-lin))
+        wrong = {
+            "plain": sig,
+            "after": sig @ m.T,
+            "transposed": 1 / (1 + np.exp(-(lin @ m))),
+            "raw": 1 / (1 + np.exp(-(lin @ raw.T))),
+        }
+        close = [k for k, v in wrong.items() if np.allclose(got, v, atol=1e-4)]
+        if "plain" in close:
+            return report(False, hint="That is the fft image of the lesson: the three numbers "
+                                      "of each pixel still have to be mixed into R, G, B.")
+        if "after" in close:
+            return report(False, hint="The order matters: mix the colours first, then squeeze "
+                                      "into (0, 1), so the image cannot leave the range.")
+        if "transposed" in close:
+            return report(False, hint="Nearly: with the colours on the last axis, a pixel's row "
+                                      "vector times a matrix multiplies by the matrix's "
+                                      "transpose. Which way round does M mix?")
+        if "raw" in close:
+            return report(False, hint="Right idea; the ascent uses the matrix scaled so that its "
+                                      "longest column has length 1 (normalized=True).")
+        return report(False, hint="Your image differs from render's. Start from the lesson's "
+                                  "fft_image: what changes between the inverse FFT and the "
+                                  "sigmoid?")
+    return report(True, "Right: the ascent now moves three uncorrelated colour numbers per "
+                        "pixel. Render a channel with param='fft' and 'fft+decorrelated' and "
+                        "compare the colours.")
+
+
+solution_text("decorrelated_image", '''
+    import tensorflow as tf
+
+    h = w = 64
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
+    weight = (np.sqrt(h * w) / np.maximum(np.hypot(fy, fx), 1 / max(h, w))).astype(np.float32)
+    M = tf.constant(ch.ascent.colour_matrix(normalized=True), tf.float32)
+
+    def my_decorrelated_image(p):
+        spectrum = tf.complex(p[..., 0] * weight, p[..., 1] * weight)
+        img = tf.signal.irfft2d(spectrum, fft_length=[h, w]) / 4.0
+        img = tf.transpose(img, [0, 2, 3, 1])              # (1, h, w, 3): decorrelated colours
+        img = tf.tensordot(img, tf.transpose(M), 1)        # each pixel: M @ (its 3 numbers)
+        return tf.sigmoid(img)                             # then into (0, 1)
+
+    ch.exercises.check_decorrelated_image(my_decorrelated_image)
 ''')

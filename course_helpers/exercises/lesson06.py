@@ -2,7 +2,9 @@
 
 The lesson writes out the Gram matrix, the style loss and one optimization step ("In plain
 code"); the exercises go a step further: a Gram matrix that keeps coarse position, a weighted
-style loss over two layers, and when each start settles, counted from the loss histories.  The checks compute their own reference in NumPy and never show it.
+style loss over two layers, when each start settles, counted from the loss histories, and a
+feature inversion with lesson 05's edge-keeping prior.  The checks compute their own reference in
+NumPy and never show it.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import numpy as np
 
 from ._base import is_missing, report, solution_text
 
-__all__ = ["check_faster_start", "check_quadrant_gram", "check_weighted_style_loss"]
+__all__ = ["check_edge_keeping_inversion", "check_faster_start", "check_quadrant_gram",
+           "check_weighted_style_loss"]
 
 
 def _reference_gram(f):
@@ -29,7 +32,7 @@ def _reference_quadrant_gram(f):
 
 
 def check_quadrant_gram(my_quadrant_gram) -> bool:
-    """Exercise 1: ``my_quadrant_gram(f)`` -> a (4, C, C) array, the Gram matrices of the four
+    """Exercise 2: ``my_quadrant_gram(f)`` -> a (4, C, C) array, the Gram matrices of the four
     quadrants of one (H, W, C) feature map (H, W even), in reading order (top-left, top-right,
     bottom-left, bottom-right), each the mean over its quadrant's positions.
 
@@ -109,7 +112,7 @@ def _settle_step(history, within: float = 0.1) -> int:
 
 
 def check_faster_start(answer, from_noise, from_content) -> bool:
-    """Exercise 3: which run settles in fewer steps -- the first step at which its total loss is
+    """Exercise 4: which run settles in fewer steps -- the first step at which its total loss is
     within 10% of its own final value -- 'noise', 'content', or 'same' if they tie?
 
     ``from_noise`` and ``from_content`` are the two histories ``ch.style.style_transfer`` returned;
@@ -161,7 +164,7 @@ def _layer_errors(model, image, style, layers):
 
 
 def check_weighted_style_loss(my_style_loss, model) -> bool:
-    """Exercise 2: ``my_style_loss(image, style, layers, weights)`` returns the weighted *sum*
+    """Exercise 3: ``my_style_loss(image, style, layers, weights)`` returns the weighted *sum*
     over ``layers`` of the relative Gram errors (the lesson's style loss is their plain mean).
 
     ``image`` and ``style`` are (H, W, 3) arrays in [0, 1] of the same size; ``model`` is the
@@ -225,4 +228,94 @@ solution_text("weighted_style_loss", '''
         return float(loss)
 
     ch.exercises.check_weighted_style_loss(my_style_loss, extractor)
+''')
+
+
+# --------------------------------------------------------------------------- feature inversion
+def _reference_tv(x, eps):
+    """Lesson 05's total variation in NumPy (float64): sum of sqrt(dy^2 + dx^2 + eps^2) - eps."""
+    x = np.asarray(x, np.float64)
+    dy = x[:, 1:, :-1, :] - x[:, :-1, :-1, :]
+    dx = x[:, :-1, 1:, :] - x[:, :-1, :-1, :]
+    return float(np.sum(np.sqrt(dy * dy + dx * dx + eps * eps) - eps))
+
+
+def _reference_squared(x):
+    x = np.asarray(x, np.float64)
+    return float(np.mean((x[:, 1:] - x[:, :-1]) ** 2) + np.mean((x[:, :, 1:] - x[:, :, :-1]) ** 2))
+
+
+def check_edge_keeping_inversion(my_inversion_loss, model, layer="conv2") -> bool:
+    """Exercise 1: ``my_inversion_loss(x, image, tv)`` -> a scalar ``tf.Tensor``: the relative
+    feature error of ``x`` (1, H, W, 3) against ``image`` (H, W, 3) at ``layer`` (after its batch
+    norm and ReLU), plus ``tv`` times lesson 05's total variation of ``x`` (the sum over pixels
+    and channels of sqrt(dy^2 + dx^2 + eps^2) - eps, eps = ``ch.ascent.TV_EPS``), differentiable
+    with respect to ``x``.  Tried on random images against a NumPy reference."""
+    import tensorflow as tf
+
+    from .. import graph
+    from ..ascent import TV_EPS
+
+    if is_missing(my_inversion_loss) or not callable(my_inversion_loss):
+        return report(False, hint="Define my_inversion_loss(x, image, tv) and pass the function itself.")
+    fm = graph.submodel(model, graph.activation_layer(model, layer))
+    h, w = (int(n) for n in model.input_shape[1:3])
+    rng = np.random.default_rng(6)
+    for tv in (0.0, 1e-3, 0.02):
+        image = rng.uniform(0, 1, (h, w, 3)).astype(np.float32)
+        x = tf.constant(np.clip(image + rng.normal(0, 0.2, image.shape), 0, 1)[None].astype(np.float32))
+        f = np.asarray(fm(x), np.float64)
+        t = np.asarray(fm(image[None]), np.float64)
+        feature = np.sum((f - t) ** 2) / np.sum(t ** 2)
+        want = feature + tv * _reference_tv(x.numpy(), TV_EPS)
+        try:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                got = my_inversion_loss(x, image.copy(), tv)
+            if is_missing(got):
+                return report(False, hint="Your function returns nothing yet: return the loss as a "
+                                          "TensorFlow number.")
+            grad = tape.gradient(got, x) if tf.is_tensor(got) else None
+            got = float(np.asarray(got))
+        except Exception as err:  # the learner's code may fail in any way
+            return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
+        if np.isclose(got, want, rtol=1e-3):
+            if grad is None:
+                return report(False, hint="The value is right, but TensorFlow cannot take its "
+                                          "gradient: compute it with tf operations on x, not NumPy.")
+            continue
+        if tv == 0.0:
+            if np.isclose(got, np.sum((f - t) ** 2), rtol=1e-3):
+                return report(False, hint="Close: divide the squared feature error by the sum of "
+                                          "squares of the image's features (a relative error).")
+            return report(False, hint="With tv=0 your loss should be the content loss of the "
+                                      "lesson: the relative error of the layer's features.")
+        if np.isclose(got, feature + tv * _reference_squared(x.numpy()), rtol=1e-3):
+            return report(False, hint="That is the lesson's squared variation "
+                                      "(ch.style.squared_variation); the exercise asks for lesson "
+                                      "05's total variation: a square root per pixel, summed.")
+        if np.isclose(got, feature + tv * _reference_tv(x.numpy(), 0.0), rtol=1e-3):
+            return report(False, hint="Keep eps inside the square root: sqrt(dy^2 + dx^2 + eps^2) - eps.")
+        return report(False, hint=f"With tv={tv} your loss differs. The prior: dy and dx are the "
+                                  "differences with the pixel below and to the right, both on the "
+                                  "crop [:, :-1, :-1]; sum sqrt(dy^2 + dx^2 + eps^2) - eps.")
+    return report(True, "Right. Run the inversion with it (tv about 1e-4, the sum is large): the "
+                        "edges stay sharper than with squared variation, which blurs them.")
+
+
+solution_text("edge_keeping_inversion", '''
+    import tf_keras as keras
+
+    features = keras.Model(cnn.inputs, cnn.get_layer("conv2_relu").output)   # after BN and ReLU
+    eps = ch.ascent.TV_EPS
+
+    def my_inversion_loss(x, image, tv):
+        target = features(image[None])
+        feature = tf.reduce_sum((features(x) - target) ** 2) / tf.reduce_sum(target ** 2)
+        dy = x[:, 1:, :-1, :] - x[:, :-1, :-1, :]      # pixel below minus pixel
+        dx = x[:, :-1, 1:, :] - x[:, :-1, :-1, :]      # pixel to the right minus pixel
+        prior = tf.reduce_sum(tf.sqrt(dy ** 2 + dx ** 2 + eps ** 2) - eps)
+        return feature + tv * prior
+
+    ch.exercises.check_edge_keeping_inversion(my_inversion_loss, cnn)
 ''')

@@ -5,7 +5,8 @@ import numpy as np
 
 from ._base import is_missing, report, solution_text
 
-__all__ = ["check_translated_saliency", "check_gradcam", "check_cam_layer"]
+__all__ = ["check_translated_saliency", "check_gradcam", "check_cam_layer",
+           "check_class_similarity"]
 
 
 def _norm(x):
@@ -136,3 +137,89 @@ def check_cam_layer(layer_name, model) -> bool:
                                   "Grad-CAM weighs what the next layers see.")
     return report(False, hint="Grad-CAM needs the last spatial map the classifier sees: "
                               "walk back from 'gap'.")
+
+
+# --------------------------------------------------------------------------- Exercise 7.3
+def _two_top_classes(model, image):
+    probs = np.asarray(model(np.asarray(image, np.float32)[None], training=False))[0]
+    first, second = np.argsort(-probs)[:2]
+    return int(first), int(second)
+
+
+def _max_abs(attribution):
+    return np.abs(np.asarray(attribution, np.float64)).max(axis=-1)
+
+
+def check_class_similarity(fn, model, images, attribution=None) -> bool:
+    """Exercise 7.3: ``fn(model, image, attribution)`` returns the Spearman rank correlation
+    between the maps (max |.| over R, G, B) that ``attribution(model, image, class)`` gives for
+    the model's two most likely classes of ``image``.  Checked on each of ``images`` with
+    ``attribution`` (default: guided backprop) and with the plain gradient."""
+    from scipy.stats import pearsonr, spearmanr
+
+    from .. import attribution as _attribution
+    from .. import saliency as _saliency
+
+    if is_missing(fn) or not callable(fn):
+        return report(False, hint="Write a function (def my_class_similarity(...): ...) and pass "
+                                  "the function itself.")
+
+    def gradient(model, image, c):
+        return _saliency.input_gradient(model, np.asarray(image)[None], c)[0]
+
+    methods = [attribution or _attribution.guided_backprop, gradient]
+    for method in methods:
+        for image in list(images)[:3]:
+            try:
+                got = fn(model, image, method)
+            except Exception as err:  # the learner's code failed: show why, not the answer
+                return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
+            if is_missing(got):
+                return report(False, hint="Your function still returns ...: return one number.")
+            try:
+                got = float(np.asarray(got, dtype=np.float64).reshape(()))
+            except (TypeError, ValueError):
+                return report(False, hint="Return one number (a correlation), e.g. "
+                                          "float(spearmanr(a, b)[0]).")
+            first, second = _two_top_classes(model, image)
+            a, b = (_max_abs(method(model, image, c)).ravel() for c in (first, second))
+            want = float(spearmanr(a, b)[0])
+            if abs(got - want) <= 1e-6:
+                continue
+            if abs(got - 1.0) <= 1e-9:
+                return report(False, hint="A correlation of exactly 1: are both maps of the same "
+                                          "class? Take the two most likely classes.")
+            if abs(got - float(pearsonr(a, b)[0])) <= 1e-6:
+                return report(False, hint="That is Pearson's correlation of the values; the "
+                                          "exercise asks for the rank correlation (Spearman).")
+            sums = [np.asarray(method(model, image, c), np.float64).sum(-1).ravel()
+                    for c in (first, second)]
+            if abs(got - float(spearmanr(*sums)[0])) <= 1e-6:
+                return report(False, hint="Reduce R, G, B as the course does: the largest "
+                                          "absolute value, not the sum.")
+            return report(False, hint="Not the same number. Take the model's two most likely "
+                                      "classes, one map each (largest |value| over R, G, B), "
+                                      "and their Spearman correlation over all pixels.")
+    return report(True, "Right. Now compare the numbers of the plain gradient, guided backprop "
+                        "and deconvnet: which maps hardly change when the class changes?")
+
+
+solution_text("class_similarity", '''
+    from scipy.stats import spearmanr
+
+    def my_class_similarity(model, image, attribution):
+        probs = model(image[None]).numpy()[0]
+        first, second = np.argsort(-probs)[:2]                # the two most likely classes
+        maps = [np.abs(attribution(model, image, int(c))).max(axis=-1) for c in (first, second)]
+        return float(spearmanr(maps[0].ravel(), maps[1].ravel())[0])
+
+    ch.exercises.check_class_similarity(my_class_similarity, model, images)
+
+    def gradient(model, image, c):
+        return ch.saliency.input_gradient(model, image[None], c)[0]
+
+    for name, method in (("gradient", gradient), ("guided backprop", ch.attribution.guided_backprop),
+                         ("deconvnet", ch.attribution.deconvnet)):
+        r = [my_class_similarity(model, im, method) for im in images]
+        print(f"{name:16s} mean rank correlation between the top two classes' maps: {np.mean(r):.2f}")
+''')

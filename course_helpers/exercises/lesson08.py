@@ -5,7 +5,7 @@ import numpy as np
 
 from ._base import is_missing, report, solution_text
 
-__all__ = ["check_shortcut_cue", "check_blurred_deletion"]
+__all__ = ["check_shortcut_cue", "check_blurred_deletion", "check_signed_data_test"]
 
 
 def check_shortcut_cue(corner, class_name) -> bool:
@@ -105,4 +105,58 @@ solution_text("blurred_deletion", '''
         return probs
 
     ch.exercises.check_blurred_deletion(my_deletion, model, image, label, smap)
+''')
+
+
+def _signed_maps(model, images, labels):
+    from ..saliency import input_gradient
+
+    return input_gradient(model, images, labels).sum(axis=-1)
+
+
+def check_signed_data_test(fn, model, shuffled, images, labels) -> bool:
+    """Exercise 8.3: ``fn(model, shuffled, images, labels)`` returns, for each image, the
+    Spearman rank correlation between the two networks' *signed* maps: the gradient of the true
+    class's score summed over R, G, B, with no absolute value."""
+    from ..sanity import spearman
+
+    if is_missing(fn) or not callable(fn):
+        return report(False, hint="Write a function (def my_signed_test(...): ...) and pass it.")
+    try:
+        got = fn(model, shuffled, images, labels)
+    except Exception as err:  # the learner's code failed: show why, not the answer
+        return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
+    if is_missing(got):
+        return report(False, hint="Your function still returns ...: return the correlations.")
+    try:
+        got = np.asarray(got, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return report(False, hint="Return one correlation per image, as a list or an array.")
+    if got.shape != (len(images),):
+        return report(False, hint=f"Expected {len(images)} correlations (one per image); got "
+                                  f"{got.size}.")
+    real, rand = _signed_maps(model, images, labels), _signed_maps(shuffled, images, labels)
+    want = np.array([spearman(a, b) for a, b in zip(real, rand)])
+    if np.allclose(got, want, atol=1e-4):
+        return report(True, "Right. Compare their mean with the saliency row of the table, "
+                            "which used absolute values.")
+    from ..saliency import saliency_maps
+
+    a, b = saliency_maps(model, images, labels), saliency_maps(shuffled, images, labels)
+    if np.allclose(got, [spearman(x, y) for x, y in zip(a, b)], atol=1e-4):
+        return report(False, hint="Those are the absolute-value saliency maps of the lesson: "
+                                  "sum the raw gradient over the colour channels instead.")
+    return report(False, hint="Not the same numbers. For each network: "
+                              "ch.saliency.input_gradient(network, images, labels) summed over "
+                              "the last axis; then ch.sanity.spearman of the two maps, image by "
+                              "image.")
+
+
+solution_text("signed_data_test", '''
+    def my_signed_test(model, shuffled, images, labels):
+        real = ch.saliency.input_gradient(model, images, labels).sum(axis=-1)     # signed
+        rand = ch.saliency.input_gradient(shuffled, images, labels).sum(axis=-1)
+        return [ch.sanity.spearman(a, b) for a, b in zip(real, rand)]
+
+    ch.exercises.check_signed_data_test(my_signed_test, model, shuffled, shapes40[0], shapes40[1])
 ''')

@@ -14,18 +14,24 @@ holds thin wrappers around tf-keras-vis that hide three compatibility workaround
   of the same weights before the softmax, with ``clone=False``.  One model, no copies.
 
 Compute (:mod:`.methods`): :func:`saliency`, :func:`gradcam`, :func:`gradcam_plus_plus`,
-:func:`scorecam`, :func:`compare_methods`; (:mod:`.maximization`) :func:`activation_maximization`.
+:func:`layercam`, :func:`scorecam`, :func:`compare_methods`; (:mod:`.layers`) :func:`cams_by_layer`
+at every conv layer, :func:`guided_saliency` (tf-keras-vis's guided backprop),
+:func:`guided_modifier_reach`, :func:`relu_layer_twin`; (:mod:`.maximization`) :func:`activation_maximization`.
 Draw (:mod:`.plots`): :func:`captioned_overlay`, :func:`plot_comparison`, :func:`plot_maximized`,
-:func:`plot_maps`.  Widget: :func:`kerasvis_explorer`.  All importable from here.
+:func:`plot_maps`; (:mod:`.layers`) :func:`plot_layer_grid`.  Widget: :func:`kerasvis_explorer`.  All importable from here.
 """
 from .maximization import (TqdmProgress, activation_maximization, default_input_modifiers,
                            default_regularizers)
 from .methods import (KERAS_VIS_TO_TF_KERAS_VIS, METHODS, Toolbox, cam_layer, compare_methods,
-                      gradcam, gradcam_plus_plus, mapping_table, saliency, scorecam, toolbox)
+                      gradcam, gradcam_plus_plus, layercam, mapping_table, saliency, scorecam,
+                      toolbox)
+from .layers import (LAYER_METHODS, cams_by_layer, guided_modifier_reach, guided_saliency,
+                     plot_layer_grid, relu_layer_twin)
 from .plots import captioned_overlay, kerasvis_explorer, plot_comparison, plot_maps, plot_maximized
 
 __all__ = ["TqdmProgress", "activation_maximization", "default_input_modifiers",
            "default_regularizers", "KERAS_VIS_TO_TF_KERAS_VIS", "METHODS", "Toolbox", "cam_layer",
-           "compare_methods", "gradcam", "gradcam_plus_plus", "mapping_table", "saliency",
+           "compare_methods", "gradcam", "gradcam_plus_plus", "layercam", "mapping_table", "saliency",
            "scorecam", "toolbox", "captioned_overlay", "kerasvis_explorer", "plot_comparison",
-           "plot_maps", "plot_maximized"]
+           "plot_maps", "plot_maximized", "LAYER_METHODS", "cams_by_layer", "guided_modifier_reach",
+           "guided_saliency", "plot_layer_grid", "relu_layer_twin"]

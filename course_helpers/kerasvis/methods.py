@@ -26,13 +26,16 @@ KERAS_VIS_TO_TF_KERAS_VIS = [
      "scores before the softmax"),
     ("`filter_indices=c` (a class or a filter)", "`score=CategoricalScore(c)`",
      "or any function `lambda out: out[:, c]`"),
-    ("`backprop_modifier='guided'`", "`model_modifier=GuidedBackpropagation()`",
-     "fails Adebayo's sanity check (notebook 08)"),
+    ("`backprop_modifier='guided'`",
+     "`model_modifier=GuidedBackpropagation()` on a clone; here: `ch.attribution.guided_backprop`",
+     "the modifier skips `ReLU` layers without a word (below); notebook 08 runs the sanity checks"),
+    ("`backprop_modifier='relu'`", "(none); here: `ch.attribution.deconvnet`",
+     "the deconvnet rule (below)"),
     ("`grad_modifier='absolute'`", "`gradient_modifier=lambda g: tf.abs(g)`", "the default"),
     ("(no SmoothGrad)", "`Saliency(...)(score, x, smooth_samples=20, smooth_noise=0.2)`", ""),
     ("`visualize_cam(model, layer_idx, filter_indices, seed_input, penultimate_layer_idx)`",
      "`Gradcam(model)(score, x, penultimate_layer=name)`",
-     "+ `GradcamPlusPlus`, `Scorecam`, `Layercam`"),
+     "+ `GradcamPlusPlus`, `Scorecam`, `Layercam` (at every layer, below)"),
     ("`from vis.visualization import visualize_activation`",
      "`from tf_keras_vis.activation_maximization import ActivationMaximization`", ""),
     ("`visualize_activation(model, layer_idx, filter_indices, ...)`",
@@ -48,7 +51,7 @@ KERAS_VIS_TO_TF_KERAS_VIS = [
     ("`utils.find_layer_idx(model, name)`", "(not needed)", "layers are passed by name"),
 ]
 
-METHODS = ("Saliency", "SmoothGrad", "Grad-CAM", "Grad-CAM++", "Score-CAM")
+METHODS = ("Saliency", "SmoothGrad", "Grad-CAM", "Grad-CAM++", "Layer-CAM", "Score-CAM")
 
 
 def mapping_table() -> str:
@@ -69,6 +72,7 @@ class Toolbox:
     def __init__(self, model):
         from tf_keras_vis.gradcam import Gradcam
         from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+        from tf_keras_vis.layercam import Layercam
         from tf_keras_vis.saliency import Saliency
         from tf_keras_vis.scorecam import Scorecam
 
@@ -77,11 +81,13 @@ class Toolbox:
         self.saliency = Saliency(self.logits, clone=False)
         self.gradcam = Gradcam(self.logits, clone=False)
         self.gradcam_plus_plus = GradcamPlusPlus(self.logits, clone=False)
+        self.layercam = Layercam(self.logits, clone=False)
         self.scorecam = Scorecam(self.logits, clone=False)
 
     def visualizers(self) -> dict:
         return {"saliency": self.saliency, "gradcam": self.gradcam,
-                "gradcam_plus_plus": self.gradcam_plus_plus, "scorecam": self.scorecam}
+                "gradcam_plus_plus": self.gradcam_plus_plus, "layercam": self.layercam,
+                "scorecam": self.scorecam}
 
 
 _TOOLBOXES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -211,6 +217,24 @@ def gradcam_plus_plus(model, images, class_index, layer=None) -> np.ndarray:
     return gradcam(model, images, class_index, layer=layer, plus_plus=True)
 
 
+def layercam(model, images, class_index, layer=None) -> np.ndarray:
+    """tf-keras-vis ``Layercam`` (Jiang et al. 2021) at ``layer``, upsampled, in [0, 1].
+
+    Grad-CAM weighs each channel by its gradient averaged over the positions; LayerCAM weighs
+    each position of each channel by its own positive gradient, ReLU(sum_k ReLU(dS/dA_k) * A_k),
+    which keeps finer detail at early layers.  Returns (H, W) or (n, H, W).  Lesson 5.
+    """
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    batch, single = _batch(model, images)
+    classes = _classes(model, class_index, len(batch))
+    maps = toolbox(model).layercam(CategoricalScore(classes), batch,
+                                   penultimate_layer=cam_layer(model, layer),
+                                   seek_penultimate_conv_layer=False)
+    maps = np.nan_to_num(np.asarray(maps, dtype=np.float32))
+    return maps[0] if single else maps
+
+
 def scorecam(model, images, class_index, layer=None, max_n=None, batch_size: int = 64) -> np.ndarray:
     """tf-keras-vis ``Scorecam``: gradient-free; each channel weighted by the class probability
     of the image masked with that channel.  ``max_n`` keeps only that many channels (Faster
@@ -250,6 +274,7 @@ def compare_methods(model, images, class_index, methods=METHODS, layer=None,
         "SmoothGrad": lambda: saliency(model, batch, classes, smooth_samples=smooth_samples, seed=seed),
         "Grad-CAM": lambda: gradcam(model, batch, classes, layer=layer),
         "Grad-CAM++": lambda: gradcam_plus_plus(model, batch, classes, layer=layer),
+        "Layer-CAM": lambda: layercam(model, batch, classes, layer=layer),
         "Score-CAM": lambda: scorecam(model, batch, classes, layer=layer),
     }
     out = {}

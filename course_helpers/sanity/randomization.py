@@ -267,3 +267,36 @@ def standard_methods(smooth_samples: int = 16, patch: int = 16, stride: int = 8,
     return methods
 
 
+def attribution_methods(ig_steps: int = 32, ig_baseline="black") -> dict:
+    """The attribution methods of ``ch.attribution`` in the form lesson 8 tests:
+    ``{name: f(model, images, classes) -> maps}``, each map the largest absolute attribution
+    over R, G, B (``ch.saliency.reduce_channels``).  Integrated gradients with ``ig_steps``
+    steps from ``ig_baseline``.
+    """
+    from .. import attribution
+    from ..saliency import reduce_channels
+
+    def per_image(fn, **kw):
+        return lambda m, x, c: reduce_channels(
+            np.stack([fn(m, xi, int(ci), **kw) for xi, ci in zip(x, c)]))
+
+    return {
+        "gradient x input": per_image(attribution.gradient_times_input),
+        "integrated gradients": per_image(attribution.integrated_gradients, steps=ig_steps,
+                                          baseline=ig_baseline),
+        "guided backprop": per_image(attribution.guided_backprop),
+        "deconvnet": per_image(attribution.deconvnet),
+        "guided Grad-CAM": per_image(attribution.guided_gradcam),
+    }
+
+
+def all_methods(smooth_samples: int = 16, ig_steps: int = 32, patch: int = 16, stride: int = 8,
+                edges: bool = True) -> dict:
+    """:func:`standard_methods` and :func:`attribution_methods` together (the edge detector,
+    with ``edges``, last): every method lesson 8 puts through its checks."""
+    methods = standard_methods(smooth_samples=smooth_samples, patch=patch, stride=stride,
+                               edges=False)
+    methods.update(attribution_methods(ig_steps=ig_steps))
+    if edges:
+        methods["edge detector (no model)"] = lambda m, x, c: np.stack([edge_map(xi) for xi in x])
+    return methods

@@ -112,3 +112,30 @@ def shortcut_report(model, n: int = 600, seed: int | None = None) -> dict:
             out["marked non-ring images called ring"] = float((pred[others] == SHORTCUT_CLASS).mean())
     return out
 
+
+
+def cue_recovery(model, methods: dict, n: int = 60, seed: int | None = None,
+                 tolerance: int = 1, per_image: bool = False) -> dict:
+    """How often each method's peak lands on the planted mark (a "cue recovery" score).
+
+    The images: fresh ``ring`` shapes with the mark in its place (as in training), each map
+    explaining ``ring``.  A hit is the pointing game's (``ch.sanity.pointing_game``) on the
+    mark's pixels grown by ``tolerance``.  ``methods``: ``{name: f(model, images, classes) ->
+    maps}``.  Returns ``{name: hit rate}`` (or the hits per image with ``per_image``).  On
+    ``shortcut-cnn`` the mark is what the network uses, so a faithful method should find it.
+    Lesson 8.
+    """
+    from .metrics import _as_maps, pointing_game
+
+    _checks.model(model)
+    n = _checks.integer("n", n, low=1)
+    size = int(model.inputs[0].shape[1])
+    x, y, _ = _data.make_shapes(n, seed=EVAL_SEED if seed is None else seed, size=size,
+                                classes=[SHORTCUT_CLASS])
+    x = add_shortcut_mark(x, y)
+    masks = np.repeat(shortcut_mask((size, size))[None], n, axis=0)
+    out = {}
+    for name, fn in methods.items():
+        maps = _as_maps(fn(model, x, y), n, (size, size))
+        out[name] = pointing_game(maps, masks, tolerance=tolerance, per_image=per_image)
+    return out

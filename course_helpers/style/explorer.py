@@ -1,13 +1,12 @@
 """Plots and widgets of lesson 4.1: results, loss curves, the explorer, the learner's uploads."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from .. import _checks, config, graph
 from .. import data as _data
 from .. import plotting as _plotting
+from .. import uploads as _uploads
 from .extractors import default_layers, resolve_model
 from .losses import _as_image
 from .transfer import style_transfer
@@ -126,32 +125,16 @@ def style_explorer(contents: dict, styles: dict, model=None, size=96):
 
 
 def upload_widget():
-    """A file-upload button for the learner's own images.  Lesson 4.1."""
-    import ipywidgets as w
-
-    return w.FileUpload(accept="image/*", multiple=True, description="Your images")
+    """A file-upload button for the learner's own images (``ch.uploads.upload_button``).
+    Lesson 4.1."""
+    return _uploads.upload_button(multiple=True, description="Your images", accept="image/*")
 
 
 def uploaded_images(upload, size=None) -> dict:
     """The images in an ``ipywidgets.FileUpload`` as {file name: RGB float array}.  Lesson 4.1.
 
-    Each file goes through ``ch.data.load_image``; a file that is not an image raises a
-    ValueError naming it.
+    Each file goes through ``ch.uploads.decode_upload`` (``ch.data.load_image`` inside); a file
+    that is not an image, is truncated or too large raises a ValueError naming it.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    value = getattr(upload, "value", upload)
-    if isinstance(value, dict):  # ipywidgets 7 style: {name: {"content": ...}}
-        value = [dict(v, name=k) for k, v in value.items()]
-    out = {}
-    for item in value or ():
-        name = item.get("name", f"upload{len(out)}")
-        try:
-            with Image.open(io.BytesIO(bytes(item["content"]))) as im:
-                im.load()
-                pil = im.copy()
-        except (UnidentifiedImageError, OSError):
-            raise ValueError(f"The uploaded file {name!r} is not an image that can be read; "
-                             "upload a PNG or JPEG.") from None
-        out[name] = _data.load_image(pil, size=size)
-    return out
+    return {name: _uploads.decode_upload(content, size=size, name=name)
+            for name, content in _uploads.upload_files(upload)}

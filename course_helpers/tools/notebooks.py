@@ -45,9 +45,24 @@ def badge_row(notebook: str, repo: str = REPOSITORY) -> str:
             f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({binder_url(notebook, repo)})")
 
 
-def install_line(repo: str = REPOSITORY) -> str:
-    """The guarded Colab cell's pip line that installs the course from the repository."""
-    return f'    %pip install -q "course_helpers @ git+https://github.com/{repo}@{BRANCH}"'
+def install_line(repo: str = REPOSITORY, version: str | None = None) -> str:
+    """The guarded Colab cell's pip line: installs the course from the repository at the
+    release tag of its version, ``v`` + ``course_helpers.__version__`` (e.g. ``@v0.1.0``), so
+    Colab runs the code the notebook was written for, not whatever ``main`` holds later.
+
+    The version has one home, ``course_helpers/__init__.py``; it is read from that file's
+    source (an ``ast`` parse, so TensorFlow is not imported)."""
+    if version is None:
+        import ast
+
+        init = Path(__file__).resolve().parents[1] / "__init__.py"
+        found = [node.value.value for node in ast.parse(init.read_text()).body
+                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                 and any(getattr(t, "id", None) == "__version__" for t in node.targets)]
+        if len(found) != 1:
+            raise ValueError(f"{init} should set __version__ = '<version>' once.")
+        version = found[0]
+    return f'    %pip install -q "course_helpers @ git+https://github.com/{repo}@v{version}"'
 
 
 def setup_source(extra: str = "", seed: int = 42, repo: str = REPOSITORY) -> str:
@@ -225,33 +240,15 @@ def all_notebooks() -> list:
 
 
 def build_slides(out_dir, paths=None, execute: bool = False, timeout: int = 900) -> list:
-    """Write a reveal.js HTML deck per notebook into ``out_dir`` (``make slides``).
+    """Write an offline reveal.js deck per notebook into ``out_dir`` (``make slides``), with
+    reveal.js copied beside them; see :mod:`course_helpers.tools.slides`.
 
     Cells tagged as 'skip' slides (the setup cell) are left out of the deck; with ``execute``
-    the notebook runs first so the deck shows its figures.
+    the notebook runs first so the deck shows its figures and explorers' first pictures.
     """
-    import nbformat
-    from nbconvert import SlidesExporter
+    from .slides import build_decks
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    exporter = SlidesExporter()
-    exporter.reveal_scroll = True
-    written = []
-    for path in (paths or all_notebooks()):
-        path = Path(path)
-        nb = nbformat.read(str(path), as_version=4)
-        if execute:
-            from nbclient import NotebookClient
-
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
-        body, _ = exporter.from_notebook_node(nb)
-        target = out_dir / (path.stem + ".slides.html")
-        target.write_text(body, encoding="utf-8")
-        written.append(target)
-        print(f"wrote {target}")
-    return written
+    return build_decks(out_dir, paths, execute_first=execute, timeout=timeout)
 
 
 def main(argv=None) -> int:

@@ -1,11 +1,19 @@
 """Train the bundled models.  The only way the weights in ``data/`` are made.
 
     python -m course_helpers.tools.train                 # course-cnn -> data/course-cnn.weights.h5
-    python -m course_helpers.tools.train --evaluate      # print accuracy and first-layer figures
+    python -m course_helpers.tools.train --evaluate      # accuracy and first-layer figures
+                                                         # (and the shuffled-label model's)
     python -m course_helpers.tools.train --variant shortcut   # the model of lesson 8
+    python -m course_helpers.tools.train --variant shuffled-labels   # lesson 8's data randomization
+    python -m course_helpers.tools.train --variant shuffled-labels --evaluate
 
 Deterministic for a seed (TensorFlow op determinism, seeded data).  The evaluation uses
 ``course_helpers.config.EVAL_SEED``, a seed that training never uses.
+
+``shuffled-labels`` (Adebayo et al. 2018's data randomization test) trains the same
+architecture on a small set of shapes whose labels are permuted at random
+(``ch.sanity.shuffle_labels``), for enough epochs to memorize them: high accuracy on its
+own shuffled labels, chance on fresh images.
 """
 from __future__ import annotations
 
@@ -23,6 +31,48 @@ from ..data import SHAPE_CLASSES, make_shapes
 
 DEFAULTS = dict(seed=0, n_train=16000, n_val=1000, epochs=7, batch_size=64, lr=0.05,
                 smooth=0.02, init_scale=0.1, widths=(16, 32, 64, 96), kernel1=7, input_size=64)
+
+#: Each variant's model name and the settings it changes from :data:`DEFAULTS`.
+VARIANTS = {
+    None: ("course-cnn", {}),
+    "shortcut": ("shortcut-cnn", {}),
+    # memorizing random labels: few images, many epochs, no smoothness prior on conv1
+    "shuffled-labels": ("course-cnn-shuffled", dict(n_train=512, n_val=250, epochs=150,
+                                                    batch_size=32, lr=0.02, smooth=0.0)),
+}
+#: The bars ``--evaluate`` prints and the tests check for the shuffled-label model.
+SHUFFLED_BARS = {"train_accuracy": 0.9, "chance_margin": 0.05}
+
+
+def defaults(variant=None) -> dict:
+    """The settings a variant trains with when nothing is overridden."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {[v for v in VARIANTS if v]} or None, got "
+                         f"{variant!r}.")
+    cfg = dict(DEFAULTS)
+    cfg.update(VARIANTS[variant][1])
+    return cfg
+
+
+def training_data(cfg, variant=None):
+    """The training and validation images and labels a run sees (seeded by ``cfg['seed']``).
+
+    For ``shuffled-labels`` the training labels are permuted; the validation labels stay true
+    (so validation accuracy is the held-out accuracy on the real task).
+    """
+    seed = int(cfg["seed"])
+    x, y, _ = make_shapes(cfg["n_train"], seed=seed, size=cfg["input_size"])
+    xv, yv, _ = make_shapes(cfg["n_val"], seed=seed + 1, size=cfg["input_size"])
+    if variant == "shortcut":
+        from ..sanity import add_shortcut_mark
+
+        x = add_shortcut_mark(x, y)
+        xv = add_shortcut_mark(xv, yv)
+    elif variant == "shuffled-labels":
+        from ..sanity import shuffle_labels
+
+        y = shuffle_labels(y, seed=seed)
+    return x, y, xv, yv
 
 
 def _progress_callback(epochs, steps_per_epoch):
@@ -48,18 +98,21 @@ def _progress_callback(epochs, steps_per_epoch):
     return TqdmCallback()
 
 
-def train(out_dir=None, name="course-cnn", variant=None, verbose=True, **overrides) -> dict:
+def train(out_dir=None, name=None, variant=None, verbose=True, **overrides) -> dict:
     """Train ``course-cnn`` (or a variant) and write its weights and a JSON record.
 
-    Returns the record (settings, validation accuracy, time).  Used by the CLI and by a test
-    that trains a tiny version for a few steps.
+    ``name`` defaults to the variant's model name (:data:`VARIANTS`); settings not given
+    come from :func:`defaults`.  Returns the record (settings, validation accuracy, time).
+    Used by the CLI and by tests that train tiny versions for a few steps.
     """
     import tensorflow as tf
     import tf_keras as keras
 
     from ..models import build_course_cnn
 
-    cfg = dict(DEFAULTS)
+    cfg = defaults(variant)
+    if name is None:
+        name = VARIANTS[variant][0]
     unknown = set(overrides) - set(cfg)
     if unknown:
         raise TypeError(f"Unknown training settings: {sorted(unknown)}. Known: {sorted(cfg)}.")
@@ -70,13 +123,7 @@ def train(out_dir=None, name="course-cnn", variant=None, verbose=True, **overrid
     tf.config.experimental.enable_op_determinism()
 
     t0 = time.time()
-    x, y, _ = make_shapes(cfg["n_train"], seed=seed, size=cfg["input_size"])
-    xv, yv, _ = make_shapes(cfg["n_val"], seed=seed + 1, size=cfg["input_size"])
-    if variant == "shortcut":
-        from ..sanity import add_shortcut_mark
-
-        x = add_shortcut_mark(x, y)
-        xv = add_shortcut_mark(xv, yv)
+    x, y, xv, yv = training_data(cfg, variant)
     t_data = time.time() - t0
 
     model = build_course_cnn(num_classes=len(SHAPE_CLASSES), input_size=cfg["input_size"],
@@ -92,6 +139,10 @@ def train(out_dir=None, name="course-cnn", variant=None, verbose=True, **overrid
     hist = model.fit(x, y, batch_size=cfg["batch_size"], epochs=cfg["epochs"],
                      validation_data=(xv, yv), shuffle=True, verbose=0, callbacks=callbacks)
     t_total = time.time() - t0
+    extra = {}
+    if variant == "shuffled-labels":   # what it memorized, measured without dropout
+        pred = model.predict(x, batch_size=256, verbose=0).argmax(-1)
+        extra["train_accuracy"] = float((pred == y).mean())
 
     record = {
         "name": name,
@@ -101,6 +152,7 @@ def train(out_dir=None, name="course-cnn", variant=None, verbose=True, **overrid
                          "kernel1": cfg["kernel1"]},
         "training": cfg,
         "val_accuracy": float(hist.history["val_accuracy"][-1]),
+        **extra,
         "seconds": round(t_total, 1),
         "seconds_data": round(t_data, 1),
         "made_by": _command_line(variant, cfg),
@@ -122,8 +174,9 @@ def _command_line(variant, cfg) -> str:
     parts = ["python -m course_helpers.tools.train"]
     if variant:
         parts.append(f"--variant {variant}")
+    base = defaults(variant)
     for key in _CLI_FLAGS:
-        if cfg[key] != DEFAULTS[key]:
+        if cfg[key] != base[key]:
             parts.append(f"--{key.replace('_', '-')} {cfg[key]}")
     return " ".join(parts)
 
@@ -136,6 +189,8 @@ def evaluate(name="course-cnn", n=EVAL_SIZE, seed=EVAL_SEED) -> dict:
     from .. import filters
     from ..models import build_course_cnn, load_model, model_metadata
 
+    if name == VARIANTS["shuffled-labels"][0]:
+        return evaluate_shuffled(n=n, seed=seed)
     model = load_model(name)
     meta = model_metadata(name)
     x, y, _ = make_shapes(n, seed=seed, size=meta["architecture"]["input_size"])
@@ -157,7 +212,39 @@ def evaluate(name="course-cnn", n=EVAL_SIZE, seed=EVAL_SEED) -> dict:
     return report
 
 
+def evaluate_shuffled(n=EVAL_SIZE, seed=EVAL_SEED) -> dict:
+    """The shuffled-label model's figures: accuracy on the shuffled labels it was trained on
+    (re-made from its record's seed) and on ``n`` fresh images with their true labels.
+    """
+    from ..models import model_metadata
+    from ..sanity import load_shuffled_model
+
+    name = VARIANTS["shuffled-labels"][0]
+    model = load_shuffled_model()
+    meta = model_metadata(name)
+    x, y, _, _ = training_data(meta["training"], "shuffled-labels")
+    train_acc = float((model.predict(x, batch_size=256, verbose=0).argmax(-1) == y).mean())
+    xf, yf, _ = make_shapes(n, seed=seed, size=meta["architecture"]["input_size"])
+    fresh = float((model.predict(xf, batch_size=256, verbose=0).argmax(-1) == yf).mean())
+    return {"name": name, "train_accuracy": train_acc, "train_images": int(len(x)),
+            "accuracy": fresh, "eval_images": int(n), "eval_seed": seed,
+            "chance": 1.0 / len(meta["class_names"]), "epochs": int(meta["training"]["epochs"]),
+            "train_seconds": meta["seconds"]}
+
+
+def _print_shuffled(rep: dict) -> None:
+    bars = SHUFFLED_BARS
+    print(f"{rep['name']}: accuracy on its {rep['train_images']} training images with their "
+          f"shuffled labels: {rep['train_accuracy']:.4f}   (bar: >= {bars['train_accuracy']})")
+    print(f"accuracy on {rep['eval_images']} fresh images (seed {rep['eval_seed']}), true labels: "
+          f"{rep['accuracy']:.4f}   (bar: chance {rep['chance']:.3f} +- {bars['chance_margin']})")
+    print(f"  trained for {rep['epochs']} epochs in {rep['train_seconds']:.0f} s")
+
+
 def _print_report(rep: dict) -> None:
+    if "train_accuracy" in rep:
+        _print_shuffled(rep)
+        return
     print(f"accuracy on {rep['eval_images']} fresh images (seed {rep['eval_seed']}): "
           f"{rep['accuracy']:.4f}   (bar: >= 0.97)")
     print(f"first layer: {rep['n_kernels']} kernels of {rep['kernel_size']}x{rep['kernel_size']}x3")
@@ -174,24 +261,29 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evaluate", action="store_true",
                         help="do not train: print the shipped model's accuracy and kernel figures")
-    parser.add_argument("--variant", choices=["shortcut"], default=None,
-                        help="train lesson 8's model with a corner mark that gives away one class")
+    parser.add_argument("--variant", choices=[v for v in VARIANTS if v], default=None,
+                        help="shortcut: lesson 8's model with a corner mark that gives away one "
+                             "class; shuffled-labels: the same network memorizing random labels")
     parser.add_argument("--out", default=None, help="output folder (default: the course's data/)")
-    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    parser.add_argument("--n-train", type=int, default=DEFAULTS["n_train"])
-    parser.add_argument("--smooth", type=float, default=DEFAULTS["smooth"])
-    parser.add_argument("--init-scale", type=float, default=DEFAULTS["init_scale"])
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    for key, kind in (("seed", int), ("epochs", int), ("n_train", int), ("smooth", float),
+                      ("init_scale", float), ("lr", float)):
+        parser.add_argument(f"--{key.replace('_', '-')}", type=kind, default=None,
+                            help="default: the variant's own setting")
     args = parser.parse_args(argv)
-    name = "shortcut-cnn" if args.variant == "shortcut" else "course-cnn"
+    name = VARIANTS[args.variant][0]
     if args.evaluate:
         _print_report(evaluate(name))
+        shuffled = VARIANTS["shuffled-labels"][0]
+        if args.variant is None and (config.data_dir() / f"{shuffled}.json").is_file():
+            print()          # the data-randomization model ships with course-cnn: its figures too
+            _print_report(evaluate(shuffled))
         return 0
     out = Path(args.out) if args.out else config.data_dir()
-    rec = train(out, name=name, variant=args.variant, seed=args.seed, epochs=args.epochs,
-                n_train=args.n_train, smooth=args.smooth, init_scale=args.init_scale, lr=args.lr)
-    print(f"wrote {out / (name + '.weights.h5')}: val accuracy {rec['val_accuracy']:.4f} "
+    given = {k: getattr(args, k) for k in _CLI_FLAGS if getattr(args, k) is not None}
+    rec = train(out, name=name, variant=args.variant, **given)
+    more = (f", accuracy on its shuffled training labels {rec['train_accuracy']:.4f}"
+            if "train_accuracy" in rec else "")
+    print(f"wrote {out / (name + '.weights.h5')}: val accuracy {rec['val_accuracy']:.4f}{more} "
           f"in {rec['seconds']:.0f} s")
     return 0
 
