@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import inspect
 import json
@@ -78,20 +79,30 @@ def _now():
 
 def time_calls(fns, repeats: int = 3, warmup: int = 1, warm=None) -> list:
     """Median seconds of each function in ``fns``, run alternately ``repeats`` times after
-    ``warmup`` rounds (a, b, a, b, ...): machine noise then hits all of them alike.
+    ``warmup`` rounds: machine noise then hits all of them alike.
 
-    ``warm`` (optional) replaces ``fns`` in the warm-up rounds: cheaper calls that build and
-    trace the same compiled functions (e.g. fewer samples or patches).
+    Each round starts one function later (a, b, c; b, c, a; c, a, b; ...), so no function always
+    runs right after the same neighbour (a peer's clean-up, a warm cache), and Python's garbage
+    collector is off while the rounds run, as in ``timeit``.  ``warm`` (optional) replaces
+    ``fns`` in the warm-up rounds: cheaper calls that build and trace the same compiled
+    functions (e.g. fewer samples or patches).
     """
     for _ in range(int(warmup)):
         for fn in (warm or fns):
             fn()
     times = [[] for _ in fns]
-    for _ in range(max(1, int(repeats))):
-        for k, fn in enumerate(fns):
-            t0 = _now()
-            fn()
-            times[k].append(_now() - t0)
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(max(1, int(repeats))):
+            for k in [(r + j) % len(fns) for j in range(len(fns))]:
+                t0 = _now()
+                fns[k]()
+                times[k].append(_now() - t0)
+    finally:
+        if collecting:
+            gc.enable()
     return [float(statistics.median(t)) for t in times]
 
 

@@ -26,7 +26,7 @@ def test_time_calls_alternates_and_takes_medians(bench, monkeypatch):
     clock = iter(np.arange(0.0, 100.0, 1.0))
     monkeypatch.setattr(bench, "_now", lambda: next(clock))
     t = bench.time_calls([lambda: order.append("a"), lambda: order.append("b")], repeats=3, warmup=1)
-    assert order == ["a", "b"] * 4          # warm-up round, then a, b alternately
+    assert order == ["a", "b"] * 2 + ["b", "a", "a", "b"]   # warm-up, then each round starts one later
     assert t == [1.0, 1.0]                  # each call spans one tick of the fake clock
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_browser import ROOT, _errors, _run_all, _screenshot, lab  # noqa: F401  (lab: fixture)
+from test_browser import ROOT, _errors, _open, _run_all, _screenshot, lab  # noqa: F401  (lab: fixture)
 
 CELLS = [
     "import course_helpers as ch\n"
@@ -49,16 +49,7 @@ def upload_notebook(tmp_path):
 
 
 def _open_path(lab, rel):
-    page = lab["browser"].new_page(viewport={"width": 1200, "height": 1000})
-    page.set_default_timeout(60_000)
-    page.goto(f"{lab['base']}/lab/tree/{rel.as_posix()}?token={lab['token']}&reset")
-    page.wait_for_function("() => window.jupyterapp !== undefined && window.jupyterapp.shell")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached")
-    page.wait_for_function(
-        "() => { const w = window.jupyterapp.shell.currentWidget;"
-        " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-        " && w.sessionContext.session.kernel.status === 'idle'; }", timeout=120_000)
-    return page
+    return _open(lab, rel.name, rel.parent.as_posix())
 
 
 def _upload(page, path):

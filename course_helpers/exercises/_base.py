@@ -18,6 +18,20 @@ def is_missing(answer) -> bool:
     return answer is Ellipsis or answer is None
 
 
+def call_learner(fn, *args, returns: str = "the result"):
+    """Run the learner's function ``fn(*args)``: ``(result, None)``, or ``(None, hint)`` saying
+    what went wrong (no function, an exception, still ``...``), never the answer."""
+    if is_missing(fn) or not callable(fn):
+        return None, "Write a function (def my_...(...): ...) and pass the function itself."
+    try:
+        got = fn(*args)
+    except Exception as err:  # the learner's code failed: show why, not the answer
+        return None, f"Your function raised {type(err).__name__}: {err}"
+    if is_missing(got):
+        return None, f"Your function still returns ...: return {returns}."
+    return got, None
+
+
 def solution_text(name: str, source: str) -> None:
     """Register the worked solution of exercise ``name`` (plain code a learner can run)."""
     SOLUTIONS[name] = textwrap.dedent(source).strip("\n") + "\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import is_missing, report, solution_text
+from ._base import call_learner, is_missing, report, solution_text
 
 __all__ = ["check_occlusion_scores", "check_vargrad", "check_blur_ig",
            "check_occlusion_count", "check_saliency_rule"]
@@ -19,16 +19,11 @@ def _norm(x):
     return (x - x.min()) / max(x.max() - x.min(), 1e-12)
 
 
-def _call(fn, *args, **kwargs):
+def _call(fn, *args):
     """Run the learner's function: (result, None) or (None, a hint saying what went wrong)."""
-    if is_missing(fn) or not callable(fn):
-        return None, "Write a function (def my_...(...): ...) and pass the function itself."
-    try:
-        got = fn(*args, **kwargs)
-    except Exception as err:  # the learner's code failed: show why, not the answer
-        return None, f"Your function raised {type(err).__name__}: {err}"
-    if is_missing(got):
-        return None, "Your function still returns ...: make it return the map."
+    got, hint = call_learner(fn, *args, returns="the map")
+    if hint:
+        return None, hint
     try:
         got = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):

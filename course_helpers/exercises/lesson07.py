@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import is_missing, report, solution_text
+from ._base import call_learner, is_missing, report, solution_text
 
 __all__ = ["check_translated_saliency", "check_gradcam", "check_cam_layer",
            "check_class_similarity"]
@@ -72,14 +72,9 @@ def _plain_gradcam(model, image, class_index, layer_name):
 def check_gradcam(fn, model, image, class_index, layer_name: str = "conv3_relu") -> bool:
     """Exercise 7.2: ``fn(model, image, class_index, layer_name)`` returns Grad-CAM written out,
     at the layer's own resolution (no upsampling): for ``conv3_relu`` of course-cnn, 16x16."""
-    if is_missing(fn) or not callable(fn):
-        return report(False, hint="Write a function (def my_gradcam(...): ...) and pass it.")
-    try:
-        got = fn(model, image, class_index, layer_name)
-    except Exception as err:  # the learner's code failed: show why, not the answer
-        return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
-    if is_missing(got):
-        return report(False, hint="Your function still returns ...: return the map.")
+    got, hint = call_learner(fn, model, image, class_index, layer_name, returns="the map")
+    if hint:
+        return report(False, hint=hint)
     got = np.squeeze(np.asarray(got, dtype=np.float64))
     want = _plain_gradcam(model, image, class_index, layer_name)
     if got.shape != want.shape:
@@ -170,12 +165,9 @@ def check_class_similarity(fn, model, images, attribution=None) -> bool:
     methods = [attribution or _attribution.guided_backprop, gradient]
     for method in methods:
         for image in list(images)[:3]:
-            try:
-                got = fn(model, image, method)
-            except Exception as err:  # the learner's code failed: show why, not the answer
-                return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
-            if is_missing(got):
-                return report(False, hint="Your function still returns ...: return one number.")
+            got, hint = call_learner(fn, model, image, method, returns="one number")
+            if hint:
+                return report(False, hint=hint)
             try:
                 got = float(np.asarray(got, dtype=np.float64).reshape(()))
             except (TypeError, ValueError):

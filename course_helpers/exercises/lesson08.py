@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import is_missing, report, solution_text
+from ._base import call_learner, is_missing, report, solution_text
 
 __all__ = ["check_shortcut_cue", "check_blurred_deletion", "check_signed_data_test"]
 
@@ -54,14 +54,9 @@ def check_blurred_deletion(fn, model, image, class_index, saliency, steps: int =
     (``skimage.filters.gaussian(image, sigma=5, channel_axis=-1)``) instead of black."""
     from ..sanity import deletion_curve, insertion_curve
 
-    if is_missing(fn) or not callable(fn):
-        return report(False, hint="Write a function (def my_deletion(...): ...) and pass it.")
-    try:
-        got = fn(model, image, class_index, saliency, steps)
-    except Exception as err:  # the learner's code failed: show why, not the answer
-        return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
-    if is_missing(got):
-        return report(False, hint="Your function still returns ...: return the probabilities.")
+    got, hint = call_learner(fn, model, image, class_index, saliency, steps, returns="the probabilities")
+    if hint:
+        return report(False, hint=hint)
     try:
         got = np.asarray(got, dtype=np.float64).ravel()
     except (TypeError, ValueError):
@@ -120,14 +115,9 @@ def check_signed_data_test(fn, model, shuffled, images, labels) -> bool:
     class's score summed over R, G, B, with no absolute value."""
     from ..sanity import spearman
 
-    if is_missing(fn) or not callable(fn):
-        return report(False, hint="Write a function (def my_signed_test(...): ...) and pass it.")
-    try:
-        got = fn(model, shuffled, images, labels)
-    except Exception as err:  # the learner's code failed: show why, not the answer
-        return report(False, hint=f"Your function raised {type(err).__name__}: {err}")
-    if is_missing(got):
-        return report(False, hint="Your function still returns ...: return the correlations.")
+    got, hint = call_learner(fn, model, shuffled, images, labels, returns="the correlations")
+    if hint:
+        return report(False, hint=hint)
     try:
         got = np.asarray(got, dtype=np.float64).ravel()
     except (TypeError, ValueError):
