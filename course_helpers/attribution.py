@@ -261,37 +261,39 @@ def integrated_gradients(model, image, class_index, baseline="black", steps: int
     batches = -(-n // batch_size)
     size = -(-n // batches)            # batches of even size: 65 points -> 22 + 22 + 21
     alphas = np.linspace(0.0, 1.0, n, dtype=np.float32)
-    fn = _path_function(model)
     diff = img - base
-    base_t, diff_t, c_t = tf.constant(base), tf.constant(diff), tf.constant(c, tf.int32)
-    total = np.zeros(img.shape, np.float64)
-    for start in range(0, n, size):
-        total += fn(base_t, diff_t, tf.constant(alphas[start:start + size]),
-                    tf.constant(weights[start:start + size], tf.float32), c_t).numpy()
-    return (total * diff).astype(np.float32)
+    total = _path_function(model)(tf.constant(base), tf.constant(diff), tf.constant(alphas),
+                                  tf.constant(weights, tf.float32), tf.constant(c, tf.int32),
+                                  tf.constant(size, tf.int32)).numpy()
+    return (total.astype(np.float64) * diff).astype(np.float32)
 
 
 _PATH_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _path_function(model):
-    """``f(baseline, diff, alphas, weights, class) -> sum_k weights[k] * gradient at
-    baseline + alphas[k] * diff``: one batch of integrated gradients' path, compiled once per
-    model around ``ch.saliency.gradient_function`` (the same gradient, TensorFlow's own)."""
+    """``f(baseline, diff, alphas, weights, class, size) -> sum_k weights[k] * gradient at
+    baseline + alphas[k] * diff``: integrated gradients' whole path in batches of ``size``
+    points, in one compiled call per image (a loop inside the graph), built once per model
+    around ``ch.saliency.gradient_function`` (the same gradient, TensorFlow's own)."""
     fn = _PATH_FNS.get(model)
     if fn is None:
         grad_fn = _saliency.gradient_function(model)
         h, w = _checks.input_size(model)
 
-        def path_sum(base, diff, alphas, weights, c):
-            points = base[None] + alphas[:, None, None, None] * diff[None]
-            grads, _ = grad_fn(points, tf.fill(tf.shape(alphas), c))
-            return tf.tensordot(weights, grads, axes=1)
+        def path_sum(base, diff, alphas, weights, c, size):
+            total = tf.zeros_like(base)
+            for start in tf.range(0, tf.shape(alphas)[0], size):
+                a, wt = alphas[start:start + size], weights[start:start + size]
+                points = base[None] + a[:, None, None, None] * diff[None]
+                grads, _ = grad_fn(points, tf.fill(tf.shape(a), c))
+                total += tf.tensordot(wt, grads, axes=1)
+            return total
 
         image = tf.TensorSpec((h, w, 3), tf.float32)
         fn = _PATH_FNS[model] = tf.function(path_sum, input_signature=[
             image, image, tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None,), tf.float32),
-            tf.TensorSpec((), tf.int32)])
+            tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32)])
     return fn
 
 
