@@ -56,8 +56,8 @@ def attack_rows(name: str, repeats: int = 3, steps: int = STEPS) -> list:
         warm=[lambda: ch.adversarial.targeted_attack(model, image, target, steps=1),
               lambda: grad_fn(tf.constant(image[None]), cls)[0].numpy(), f_calls])
     F /= run.F_CALLS
-    return [Row(group, "G: gradient call, 1 image (compiled forward + backward)", G, F,
-                note="ch.saliency.gradient_function; timed beside the attack"),
+    return [Row(group, "gradient call, 1 image, timed beside the attack (G)", G, F,
+                note="ch.saliency.gradient_function"),
             Row(group, "targeted attack (ch.adversarial), 1 step", attack / steps, F,
                 bound=G, bound_name="G", checks=[("bound", 1.2)],
                 note=f"a {steps}-step call / {steps}")]

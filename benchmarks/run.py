@@ -1007,7 +1007,8 @@ def main(argv=None) -> int:
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite RESULTS.md from timings.json and memory.json, measure nothing")
     parser.add_argument("--rows", default=None,
-                        help=f"comma list of rows to re-measure ({','.join(METHOD_ROWS)},style); "
+                        help=f"comma list of rows to re-measure ({','.join(METHOD_ROWS)},style,"
+                             "featvis); "
                              "every other row is kept from timings.json")
     args = parser.parse_args(argv)
     if args.report_only:
@@ -1025,10 +1026,12 @@ def main(argv=None) -> int:
     if args.rows:
         wanted = set(filter(None, args.rows.split(",")))
         only = tuple(r for r in METHOD_ROWS if r in wanted)
-        skip |= {"tsne", "widgets", "featvis"} | ({"style"} - wanted) | (set() if only else {"methods"})
-        unknown = wanted - set(METHOD_ROWS) - {"style"}
+        skip |= ({"tsne", "widgets"} | ({"style", "featvis"} - wanted)
+                 | (set() if only else {"methods"}))
+        unknown = wanted - set(METHOD_ROWS) - {"style", "featvis"}
         if unknown:
-            parser.error(f"--rows: unknown {sorted(unknown)}; choose from {METHOD_ROWS + ('style',)}")
+            parser.error(f"--rows: unknown {sorted(unknown)}; choose from "
+                         f"{METHOD_ROWS + ('style', 'featvis')}")
     t_start = _now()
     try:
         tf.config.threading.set_inter_op_parallelism_threads(2)
