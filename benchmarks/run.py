@@ -15,7 +15,8 @@ Times, side by side in one run, for ``course-cnn`` (64x64) and the VGG16 archite
 * the redraw of every lesson's widget when its inputs are cached;
 * t-SNE of 2,000 points (lesson 2);
 * with ``--notebooks``: peak memory of every notebook run in quick mode, and of each lesson's
-  VGG cell, its weights loaded through the ImageNet path from a Keras-format file.
+  ImageNet part in full mode with VGG16 and with ResNet50 (stand-in weights and photos,
+  ``course_helpers.tools.stand_ins``), with each of its cells' times (goal: under 60 s).
 
 Each time is the median of ``--repeats`` runs after a warm-up; a method and its peer are run
 alternately (ours, peer, ours, peer ...) so that a noisy machine slows both alike.  Results go
@@ -690,35 +691,11 @@ print(json.dumps({{"polled": peak[0], "maxrss": kid, "seconds": time.time() - t0
     return {"mb": mb if not res["error"] else mb, "seconds": res["seconds"], "error": res["error"]}
 
 
-#: Each lesson's VGG cell, as the notebook runs it (full-mode settings, fewer ascent/style
-#: steps: memory does not grow with steps).  The weights come through the ImageNet loading
-#: path, from a Keras cache holding files of the ImageNet files' layout (random values):
-#: loading is where the memory peaks.
+#: Lesson 06's VGG19 cell, as the notebook runs it (style transfer is not an "ImageNet part":
+#: offline it runs on random filters, so the notebook has no tagged cells; fewer steps, since
+#: memory does not grow with steps).  The weights come through the ImageNet loading path, from
+#: a Keras cache holding files of the ImageNet files' layout (random values).
 VGG_CELLS = {
-    "01_first_layer_filters": ("vgg16", """
-vgg = ch.models.load_model("vgg16")
-ch.filters.plot_trained_vs_untrained(vgg, ncols=16)
-box = ch.filters.kernel_explorer(vgg, ch.data.sample_images(224))
-"""),
-    "03_middle_layer_activations": ("vgg16", """
-vgg = ch.models.load_model("vgg16")
-big = ch.data.sample_images(224)
-ch.patches.plot_top_patches(vgg, "block4_conv3", range(5), big, k=6, max_per_image=None)
-ch.activations.layer_activations(vgg, "block1_conv2", np.stack(list(big.values())))
-"""),
-    "04_occlusion_and_saliency": ("vgg16", """
-vgg = ch.models.load_model("vgg16")
-cat = ch.data.sample_images(224)["cat"]
-best = ch.saliency.top_classes(vgg, cat, k=1)[0]
-ch.saliency.plot_saliency(cat, ch.saliency.saliency_map(vgg, cat, best[0], smooth_samples=20))
-occ = ch.occlusion.occlusion_map(vgg, cat, best[0], patch=48, stride=16)
-ch.occlusion.plot_occlusion(cat, occ, best[2], 48, 16, best[1], "grey")
-"""),
-    "05_gradient_ascent": ("vgg16", """
-vgg = ch.models.load_model("vgg16")
-imgs = [ch.ascent.visualize_class(vgg, u, steps=5, lr=0.05, jitter=8, l2=0.2, blur_every=4,
-                                  blur_sigma=1.0, start="grey").image for u in (3, 130)]
-"""),
     "06_style_transfer": ("vgg19", """
 extractor = ch.style.vgg19_extractor()
 photos = ch.data.sample_images(128); styles = ch.style.style_images(128)
@@ -727,42 +704,19 @@ ch.style.style_transfer(photos["cat"], styles["flower"], steps=5, init="noise", 
 net = ch.style.load_stylizer()
 ch.style.stylize(net, np.stack([photos[n] for n in ("astronaut", "coffee", "rocket", "china")]))
 """),
-    "07_keras_vis_tools": ("vgg16", """
-vgg = ch.models.load_model("vgg16")
-cat = ch.data.sample_images(224)["cat"]
-c = int(vgg.predict(cat[None], verbose=0).argmax())
-maps = ch.kerasvis.compare_methods(vgg, cat[None], c, methods=("SmoothGrad", "Grad-CAM", "Grad-CAM++"),
-                                   smooth_samples=20)
-ch.kerasvis.plot_comparison(cat[None], maps, row_titles=["x"], size=224)
-"""),
-    "08_opening_the_black_box": ("vgg16", """
-vgg = ch.models.load_model("vgg16")
-cat = ch.data.sample_images(224)["cat"]
-ch.sanity.cascading_randomization(vgg, cat[None], [0], steps=3, progress=False, methods={"saliency": lambda m, x, c:
-                                  ch.saliency.saliency_maps(m, x, c)}, seed=0)
-"""),
 }
 
-
-def fake_keras_cache(home: Path) -> Path:
-    """``home/models`` with VGG16 and VGG19 weights files as Keras writes them (the ImageNet
-    files' layout, random values), written by a separate process.  Returns ``home``."""
-    names = ch.models._VGG_WEIGHT_FILES
-    if all((home / "models" / f).is_file() for f in names.values()):
-        return home
-    (home / "models").mkdir(parents=True, exist_ok=True)
-    code = ("import course_helpers as ch, tf_keras as keras, sys\n"
-            "for name, builder in (('vgg16', keras.applications.VGG16), "
-            "('vgg19', keras.applications.VGG19)):\n"
-            "    builder(weights=None).save_weights(sys.argv[1] + '/models/' + "
-            "ch.models._VGG_WEIGHT_FILES[name])\n")
-    subprocess.run([sys.executable, "-c", code, str(home)], check=True, capture_output=True)
-    return home
+#: The models each lesson's ImageNet part is run with (its one switch, IMAGENET_MODEL).
+PART_MODELS = ("vgg16", "resnet50")
+#: Photos per class in the stand-in photo set: more than any part asks for in full mode.
+PART_PHOTOS_PER_CLASS = 30
+#: The goal for one ImageNet cell in full mode (a lecturer waits for it).
+CELL_SECONDS = 60
 
 
 def vgg_peak_mb(notebook: str, timeout: int = 900, keras_home=None) -> dict:
     """Peak RSS of a fresh process that runs ``VGG_CELLS[notebook]`` (its own ``VmHWM``), its
-    Keras cache at ``keras_home`` (see :func:`fake_keras_cache`)."""
+    Keras cache at ``keras_home`` (``stand_ins.write_keras_cache``)."""
     model, cell = VGG_CELLS[notebook]
     code = ("import os, resource, json, time\nos.environ['MPLBACKEND'] = 'Agg'\n" +
             inspect.getsource(_peak_rss) +
@@ -780,14 +734,63 @@ def vgg_peak_mb(notebook: str, timeout: int = 900, keras_home=None) -> dict:
     return {"mb": res["maxrss"] / 2**20, "model": model, "seconds": res["seconds"], "error": ""}
 
 
-def bench_memory(notebooks=None, vgg: bool = True, log=print) -> list:
-    """Peak memory rows: each notebook in quick mode (course-cnn), and each lesson's VGG cell."""
+def bench_parts(paths, keras_home, cache, models=PART_MODELS, log=print) -> tuple:
+    """Each lesson's ImageNet part in full mode, once per model, from the stand-in weights and
+    photo set (``course_helpers.tools.stand_ins``): memory rows and per-cell timing rows."""
+    from course_helpers.tools import stand_ins
+
+    memory, cells = [], []
+    for p in paths:
+        if not stand_ins.part_cells(p)[1]:
+            continue
+        for model in models:
+            res = stand_ins.run_part(p, model=model, keras_home=keras_home, cache=cache,
+                                     quick=False)
+            errors = [c["error"] for c in res["cells"] if c["error"]]
+            how = ("the lesson's setup cell and its ImageNet part in full mode in a fresh kernel, "
+                   "stand-in weights and photos; kernel process tree")
+            if errors:
+                how += f"; ERROR {errors[0][:160]}"
+            memory.append({"notebook": p.stem, "model": f"{model} (ImageNet part)",
+                           "mb": res["peak_mb"], "how": how})
+            for k, c in enumerate(res["cells"], 1):
+                cells.append({"notebook": p.stem, "model": model, "cell": k,
+                              "first_line": c["source"].strip().splitlines()[0][:70],
+                              "seconds": c["seconds"], "error": c["error"][:200]})
+            log(f"  {p.stem} ImageNet part with {model}: {round(res['peak_mb'])} MB, cells "
+                f"{[c['seconds'] and round(c['seconds'], 1) for c in res['cells']]} "
+                f"{errors[:1]}")
+    return memory, cells
+
+
+def format_cells(rows) -> str:
+    """The ImageNet cells' full-mode times as a Markdown table."""
+    lines = ["| notebook | model | cell | first line | seconds | target | met |",
+             "|---|---|---:|---|---:|---|:---:|"]
+    for r in rows:
+        ok = r["seconds"] is not None and not r["error"] and r["seconds"] < CELL_SECONDS
+        sec = "failed" if r["seconds"] is None or r["error"] else f"{r['seconds']:.1f}"
+        lines.append(f"| {r['notebook']} | {r['model']} | {r['cell']} | `{r['first_line']}` | "
+                     f"{sec} | < {CELL_SECONDS} s | {'yes' if ok else '**NO**'} |")
+    return "\n".join(lines)
+
+
+def bench_memory(notebooks=None, vgg: bool = True, log=print) -> tuple:
+    """Peak memory rows: each notebook in quick mode (course-cnn), each lesson's ImageNet part
+    in full mode with each model, and lesson 06's VGG19 cell; and the ImageNet cells' times."""
+    from course_helpers.tools import stand_ins
+
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if notebooks:
         paths = [p for p in paths if any(n in p.name for n in notebooks)]
-    rows = []
-    scratch = tempfile.TemporaryDirectory(prefix="bench-keras-home-")
-    home = fake_keras_cache(Path(scratch.name)) if vgg else None
+    rows, cell_rows = [], []
+    scratch = tempfile.TemporaryDirectory(prefix="bench-stand-ins-")
+    home = cache = None
+    if vgg:
+        home = stand_ins.write_keras_cache(Path(scratch.name) / "keras",
+                                           ("vgg16", "vgg19", "resnet50"))
+        cache = Path(scratch.name) / "cache"
+        stand_ins.write_photo_set(cache, per_class=PART_PHOTOS_PER_CLASS)
     for p in paths:
         res = notebook_peak_mb(p)
         how = "notebook run by nbclient, COURSE_QUICK=1; kernel process tree"
@@ -796,19 +799,23 @@ def bench_memory(notebooks=None, vgg: bool = True, log=print) -> list:
         rows.append({"notebook": p.stem, "model": "course-cnn", "mb": res["mb"], "how": how})
         log(f"  {p.stem}: {res['mb'] and round(res['mb'])} MB in "
             f"{res.get('seconds') and round(res['seconds'])} s {res.get('error', '')[:200]}")
-        stem = p.stem
-        if vgg and stem in VGG_CELLS:
-            r = vgg_peak_mb(stem, keras_home=home)
+        if not vgg:
+            continue
+        mem, cells = bench_parts([p], home, cache, log=log)
+        rows += mem
+        cell_rows += cells
+        if p.stem in VGG_CELLS:
+            r = vgg_peak_mb(p.stem, keras_home=home)
             how = ("fresh process: the lesson's VGG cell, the weights loaded through the "
                    "ImageNet path (a Keras-format file of random values), peak RSS")
             if r.get("error"):
                 how += f"; ERROR {r['error'][-160:]}"
-            rows.append({"notebook": stem, "model": f"{r['model'].upper()} (ImageNet path)",
+            rows.append({"notebook": p.stem, "model": f"{r['model'].upper()} (ImageNet path)",
                          "mb": r["mb"], "how": how})
-            log(f"  {stem} with {r['model']}: {r['mb'] and round(r['mb'])} MB "
+            log(f"  {p.stem} with {r['model']}: {r['mb'] and round(r['mb'])} MB "
                 f"{r.get('error', '')[-300:]}")
     scratch.cleanup()
-    return rows
+    return rows, cell_rows
 
 
 # --------------------------------------------------------------------------- report
@@ -826,7 +833,7 @@ def machine() -> str:
 
 
 def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="", date=None,
-                  machine_text=None) -> str:
+                  machine_text=None, cell_rows=None) -> str:
     """Write RESULTS.md: how it was measured, the timing table, the missed targets, memory."""
     miss = missed(rows)
     mem_miss = [r for r in (memory_rows or []) if r["mb"] is None or r["mb"] >= MEMORY_LIMIT_MB]
@@ -894,20 +901,39 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
             "*course-cnn rows*: the notebook run top to bottom by nbclient in quick mode "
             "(`COURSE_QUICK=1`) in a fresh kernel; the peak resident memory of the kernel's process "
             "tree (polled every 0.1 s) or the kernel's own `ru_maxrss`, whichever is larger. "
-            "Offline, the notebooks skip their VGG cells (no ImageNet weights), so these rows "
-            "measure course-cnn. *VGG rows*: a fresh Python process loads VGG16 (VGG19 for "
-            "style transfer) through the ImageNet path, `ch.models.load_model(\"vgg16\")`, "
-            "from a Keras cache holding files of the ImageNet files' layout with random values "
-            "(offline, the real files cannot be had; loading is where the memory peaks: Keras's "
-            "own loader held every weight twice, 2.4 GB for VGG16, the course's "
-            "`ch.models.load_h5_weights` reads slice by slice), and runs that lesson's VGG cell once (lesson 2 has no VGG cell; for lesson 8, which "
-            "has none either, the cascading randomization of saliency maps on VGG16); its "
-            "peak resident memory (`VmHWM`).",
+            "Offline, the notebooks skip their ImageNet parts (no ImageNet weights, no photo "
+            "set), so these rows measure course-cnn. *ImageNet part rows*: the lesson's setup "
+            "cell and its ImageNet part (the cells tagged `imagenet`) in full mode in a fresh "
+            "kernel, with the section's switch set to each model, from stand-ins of what only "
+            "the internet gives (`course_helpers.tools.stand_ins`): a Keras cache holding "
+            "weights files of the ImageNet files' layout with random values, loaded through "
+            "the ImageNet path (`ch.models.load_model`, which reads them slice by slice), and "
+            f"a photo set of {PART_PHOTOS_PER_CLASS * 10} JPEGs in Imagenette's layout cut from "
+            "the shipped photos; the kernel's process tree, polled. Memory and time depend on "
+            "the sizes, not on the values. *VGG19 row*: a fresh Python process runs lesson "
+            "06's style-transfer cells on VGG19 (`VmHWM`).",
             "",
             format_memory(memory_rows),
             "",
             "Every notebook stays under 2 GB." if not mem_miss else
             "Over the limit: " + ", ".join(f"{r['notebook']} ({r['model']})" for r in mem_miss),
+            "",
+        ]
+    if cell_rows:
+        slow = [r for r in cell_rows if r["seconds"] is None or r["error"]
+                or r["seconds"] >= CELL_SECONDS]
+        parts += [
+            "## ImageNet cells in full mode",
+            "",
+            "Each cell of each lesson's ImageNet part, timed by the kernel in the runs of the "
+            "memory table (full mode, 2 cores, stand-in weights and photos), with the goal a "
+            f"lecturer can wait for: under {CELL_SECONDS} s.",
+            "",
+            format_cells(cell_rows),
+            "",
+            f"Every ImageNet cell takes under {CELL_SECONDS} s." if not slow else
+            "Over the goal: " + ", ".join(f"{r['notebook']} cell {r['cell']} ({r['model']})"
+                                          for r in slow),
             "",
         ]
     text = "\n".join(parts)
@@ -1014,9 +1040,10 @@ def main(argv=None) -> int:
     if args.report_only:
         saved = json.loads(TIMINGS_JSON.read_text())
         rows = saved_rows(saved)
-        memory_rows = json.loads(MEMORY_JSON.read_text())["rows"] if MEMORY_JSON.is_file() else None
-        write_results(args.out, rows, memory_rows, saved["repeats"], saved["seconds"],
-                      extra=saved["extra"], date=saved["date"], machine_text=saved["machine"])
+        memory = json.loads(MEMORY_JSON.read_text()) if MEMORY_JSON.is_file() else {}
+        write_results(args.out, rows, memory.get("rows"), saved["repeats"], saved["seconds"],
+                      extra=saved["extra"], date=saved["date"], machine_text=saved["machine"],
+                      cell_rows=memory.get("cells"))
         print(f"wrote {args.out} from {TIMINGS_JSON.name} and {MEMORY_JSON.name}")
         return 0
     skip = set(filter(None, args.skip.split(",")))
@@ -1075,20 +1102,23 @@ def main(argv=None) -> int:
             args.repeats, models=tuple(filter(None, args.models.split(","))))
         rows += new
         log(format_table(new))
-    memory_rows = None
+    memory_rows = cell_rows = None
     if args.notebooks:
         log("notebook memory ...")
-        memory_rows = bench_memory(args.only_notebooks, log=log)
+        memory_rows, cell_rows = bench_memory(args.only_notebooks, log=log)
         if args.only_notebooks and MEMORY_JSON.is_file():   # merge: replace those notebooks
+            old = json.loads(MEMORY_JSON.read_text())
             done = {r["notebook"] for r in memory_rows}
-            kept = [r for r in json.loads(MEMORY_JSON.read_text())["rows"]
-                    if r["notebook"] not in done]
-            memory_rows = sorted(kept + memory_rows, key=lambda r: r["notebook"])
+            memory_rows = sorted([r for r in old["rows"] if r["notebook"] not in done]
+                                 + memory_rows, key=lambda r: r["notebook"])
+            cell_rows = sorted([r for r in old.get("cells", []) if r["notebook"] not in done]
+                               + cell_rows, key=lambda r: (r["notebook"], r["model"], r["cell"]))
         MEMORY_JSON.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"),
-                                           "rows": memory_rows}, indent=1) + "\n")
+                                           "rows": memory_rows, "cells": cell_rows},
+                                          indent=1) + "\n")
     elif MEMORY_JSON.is_file() and Path(args.out) == RESULTS:
         saved = json.loads(MEMORY_JSON.read_text())
-        memory_rows = saved["rows"]
+        memory_rows, cell_rows = saved["rows"], saved.get("cells")
         log(f"memory rows from {MEMORY_JSON.name} ({saved['date']}; rerun with --notebooks)")
     extra = (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     seconds = _now() - t_start
@@ -1101,7 +1131,8 @@ def main(argv=None) -> int:
         TIMINGS_JSON.write_text(json.dumps({
             "date": time.strftime("%Y-%m-%d"), "machine": machine(), "repeats": args.repeats,
             "seconds": seconds, "extra": extra, "rows": [asdict(r) for r in rows]}, indent=1) + "\n")
-    text = write_results(args.out, rows, memory_rows, args.repeats, seconds, extra=extra)
+    text = write_results(args.out, rows, memory_rows, args.repeats, seconds, extra=extra,
+                         cell_rows=cell_rows)
     log(f"wrote {args.out}")
     miss = missed(rows)
     for r, t in miss:

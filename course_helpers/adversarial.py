@@ -6,8 +6,8 @@ a change too small to see to make the network answer another class.  This module
 * :func:`fgsm`, the fast gradient sign method (Goodfellow, Shlens & Szegedy 2015): one step of
   size ``epsilon`` along the sign of the gradient that lowers the class's probability;
 * :func:`targeted_attack`, the iterative version (Kurakin et al. 2017; Madry et al. 2018's
-  projection) that climbs another class's log-probability and stays within an
-  L-infinity budget around the image and inside [0, 1];
+  projection; Dong et al. 2018's momentum) that climbs another class's log-probability and
+  stays within an L-infinity budget around the image and inside [0, 1];
 * :func:`fgsm_success_rate` (the share of images FGSM fools, for each budget) and
   :func:`attack_success` (how many images a targeted attack sends to their target);
 * :func:`plot_attack`, :func:`plot_fgsm_curve` and :func:`adversarial_explorer`, the lesson's
@@ -56,20 +56,24 @@ def _compiled(model, kind):
 
         fn = tf.function(sign_of_loss_gradient, input_signature=[x_spec, c_spec])
     else:
-        def attack(x0, targets, epsilon, step_size, steps):
+        def attack(x0, targets, epsilon, step_size, momentum, steps):
             lo = tf.maximum(x0 - epsilon, 0.0)
             hi = tf.minimum(x0 + epsilon, 1.0)
-            x = x0
-            for _ in tf.range(steps):
+            x, velocity = x0, tf.zeros_like(x0)
+            for k in tf.range(steps):
                 with tf.GradientTape() as tape:
                     tape.watch(x)
                     z = logits(x, training=False)
                     score = -tf.nn.sparse_softmax_cross_entropy_with_logits(targets, z)
-                x = tf.clip_by_value(x + step_size * tf.sign(tape.gradient(score, x)), lo, hi)
+                grad = tape.gradient(score, x)
+                size = tf.reduce_mean(tf.abs(grad), axis=[1, 2, 3], keepdims=True)
+                velocity = momentum * velocity + tf.math.divide_no_nan(grad, size)
+                alpha = step_size * tf.cast(steps - k, tf.float32) / tf.cast(steps, tf.float32)
+                x = tf.clip_by_value(x + alpha * tf.sign(velocity), lo, hi)
             return x
 
-        fn = tf.function(attack, input_signature=[x_spec, c_spec, tf.TensorSpec([], tf.float32),
-                                                  tf.TensorSpec([], tf.float32),
+        scalar = tf.TensorSpec([], tf.float32)
+        fn = tf.function(attack, input_signature=[x_spec, c_spec, scalar, scalar, scalar,
                                                   tf.TensorSpec([], tf.int32)])
     per_model[kind] = fn
     return fn
@@ -131,31 +135,38 @@ def fgsm(model, image, class_index, epsilon) -> np.ndarray:
 
 
 def targeted_attack(model, image, target_class, epsilon=EPSILON, steps: int = 20,
-                    step_size=None) -> np.ndarray:
+                    step_size=None, momentum=0.9) -> np.ndarray:
     """An iterative attack that makes the model answer ``target_class``.  Lesson 3.6.
 
-    ``steps`` times: add ``step_size`` (default ``epsilon / 4``) times the sign of the gradient
-    of the target's log-probability (its score before the softmax minus the log-sum-exp of all
-    scores: climbing the target alone lifts the other scores too), then project back into the
-    budget: every pixel value within ``epsilon`` of the original image (the L-infinity ball)
-    and within [0, 1].  That is gradient ascent on a class score, as in
+    ``steps`` times: take the gradient of the target's log-probability (its score before the
+    softmax minus the log-sum-exp of all scores: climbing the target alone lifts the other
+    scores too), divide it by its mean absolute value, add it to ``momentum`` times the running
+    sum (Dong et al. 2018's momentum, which keeps the direction of earlier steps), step along
+    the sign of that sum, then project back into the budget: every pixel value within
+    ``epsilon`` of the original image (the L-infinity ball) and within [0, 1].  Step ``k`` (from
+    0) has size ``step_size * (1 - k / steps)``: large first, then finer (``step_size``
+    defaults to ``epsilon``).  That is gradient ascent on a class score, as in
     :func:`course_helpers.ascent.visualize_class`, started from a real image and held close to
-    it.  ``image`` is one image or a batch (then
-    ``target_class`` may give one class per image); returns the new image(s), float32, with
-    ``|new - image| <= epsilon`` and ``0 <= new <= 1`` exactly.  The loop is one compiled
-    ``tf.function`` (TensorFlow's own gradients), traced once per model.
+    it; with ``momentum=0`` it is Kurakin et al.'s loop with a shrinking step.  ``image`` is one
+    image or a batch (then ``target_class`` may give one class per image); returns the new
+    image(s), float32, with ``|new - image| <= epsilon`` and ``0 <= new <= 1`` exactly.  The
+    loop is one compiled ``tf.function`` (TensorFlow's own gradients), traced once per model.
 
     Written out in lesson 05, "In plain code: a targeted attack".
     """
     model = _checks.model(model)
     eps = _budget(epsilon)
     steps = _checks.integer("steps", steps, low=0)
-    alpha = eps / 4 if step_size is None else _checks.number(
-        "step_size", step_size, low=0, fix="It is the change of a pixel value per step, e.g. 2/255.")
+    alpha = eps if step_size is None else _checks.number(
+        "step_size", step_size, low=0,
+        fix="It is the change of a pixel value in the first step, e.g. 8/255.")
+    mu = _checks.number("momentum", momentum, low=0, high=1,
+                        fix="It is the weight of the earlier steps' direction, e.g. 0.9 (0: none).")
     batch, single = _images(model, image)
     targets = _classes_for(model, target_class, len(batch), "target_class")
     x = _compiled(model, "attack")(tf.constant(batch), tf.constant(targets), tf.constant(eps, tf.float32),
-                                   tf.constant(alpha, tf.float32), tf.constant(steps, tf.int32))
+                                   tf.constant(alpha, tf.float32), tf.constant(mu, tf.float32),
+                                   tf.constant(steps, tf.int32))
     out = _project(x.numpy(), batch, eps)
     return out[0] if single else out
 

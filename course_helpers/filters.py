@@ -77,9 +77,13 @@ def kernel_tiles(kernels, mode: str = "per_kernel") -> np.ndarray:
 def low_frequency_share(kernels) -> np.ndarray:
     """Per kernel: share of its spectral energy at low spatial frequencies.  Lesson 1.
 
-    Each channel's mean is removed, its 2-D FFT taken, and the energy with |f| <= k/4 on both
-    axes (f in cycles per kernel width) divided by the total.  Smooth edges and blobs score
-    high; pixel noise spreads evenly and scores about (2*floor(k/4)+1)^2 / k^2.
+    Each channel's mean is removed, its 2-D FFT taken, and the energy of the frequencies within
+    a radius of k/4 cycles per kernel (k the kernel's size on that axis, the radius at least 1)
+    divided by the total.  For 7x7 kernels (course-cnn, ResNet50) these are the waves of at
+    most one cycle per kernel on each axis; a 3x3 kernel (VGG) has only waves of 0 or 1 cycle,
+    and the radius of 1 keeps the ones along an axis and leaves out the diagonal ones.  Smooth
+    edges and blobs score high; pixel noise spreads evenly and scores the share of low
+    frequencies among the k*k - 1 that are not the mean (8 of 48 for 7x7, 4 of 8 for 3x3).
     """
     k = np.asarray(kernels, dtype=np.float64)
     if k.ndim != 4:
@@ -87,9 +91,9 @@ def low_frequency_share(kernels) -> np.ndarray:
     kh, kw = k.shape[:2]
     centred = k - k.mean(axis=(0, 1), keepdims=True)
     power = np.abs(np.fft.fft2(centred, axes=(0, 1))) ** 2
-    fy = np.abs(np.fft.fftfreq(kh) * kh)[:, None]
-    fx = np.abs(np.fft.fftfreq(kw) * kw)[None, :]
-    low = ((fy <= kh / 4) & (fx <= kw / 4))[..., None, None]
+    fy = np.fft.fftfreq(kh)[:, None] * kh / max(kh / 4, 1.0)   # in units of the radius
+    fx = np.fft.fftfreq(kw)[None, :] * kw / max(kw / 4, 1.0)
+    low = (fy ** 2 + fx ** 2 <= 1.0 + 1e-9)[..., None, None]
     total = power.sum(axis=(0, 1, 2))
     share = (power * low).sum(axis=(0, 1, 2)) / np.maximum(total, 1e-20)
     return share.astype(np.float32)
@@ -110,7 +114,7 @@ def smoothness_report(trained_kernels, untrained_kernels) -> dict:
     return {
         "median_low_freq_share": trained,
         "untrained_median_low_freq_share": init,
-        "smoothness_ratio": trained / init,
+        "smoothness_ratio": trained / max(init, 1e-12),
         "dead_fraction": dead_fraction(trained_kernels),
     }
 

@@ -89,23 +89,31 @@ def _strongest(act, k, max_per_image):
 
 
 def top_patches(model, layer, channel, images, k: int = 9, max_per_image=None,
-                batch_size: int = 64, pad_value: float = 0.5) -> TopPatches:
+                batch_size: int = 64, pad_value: float = 0.5, scan=None) -> TopPatches:
     """The ``k`` strongest activations of one channel over ``images``, with their crops.  Lesson 3.3.
 
     Activations of the whole layer are computed in batches and cached, so asking for another
-    channel of the same layer and images is instant.  ``max_per_image=1`` takes at most one
-    unit per image (more varied rows); ``None`` allows neighbouring units of one image.
-    Each crop is the unit's receptive field cut from the original image, ``pad_value`` grey
-    where it runs over the border: ``crop_box(image, unit_box(model, layer, row, col))``.
+    channel of the same layer and images is instant.  ``scan`` (a list of channels holding
+    ``channel``) computes and caches only those instead: for a big layer over many photos
+    (lesson 03's ImageNet part), pass the same list for every channel you look at.
+    ``max_per_image=1`` takes at most one unit per image (more varied rows); ``None`` allows
+    neighbouring units of one image.  Each crop is the unit's receptive field cut from the
+    original image, ``pad_value`` grey where it runs over the border:
+    ``crop_box(image, unit_box(model, layer, row, col))``.
 
     Written out in lesson 03, "In plain code: one top patch".
     """
     _checks.model(model)
     batch = _checks.batch_for(model, images)
-    acts = _acts.layer_activations(model, layer, batch, batch_size=batch_size)
-    channel = _acts.check_channel(acts, channel)
+    n_channels = int(_acts.activation_model(model, layer).output_shape[-1])
+    channel = _acts.check_channel(n_channels, channel)
+    scan = _acts.check_channels(n_channels, scan)
+    if scan is not None and channel not in scan:
+        raise ValueError(f"channel {channel} is not in scan (the channels computed): add it "
+                         "to scan, or pass scan=None to compute the whole layer.")
     k = _checks.integer("k", k, low=1)
-    act = acts[..., channel]
+    acts = _acts.layer_activations(model, layer, batch, batch_size=batch_size, channels=scan)
+    act = acts[..., channel if scan is None else scan.index(channel)]
     img, rows, cols = _strongest(act, k, max_per_image)
     boxes = np.array([unit_box(model, layer, r, c) for r, c in zip(rows, cols)], dtype=int)
     crops = np.stack([crop_box(batch[i], b, pad_value) for i, b in zip(img, boxes)]) if len(img) \
@@ -118,7 +126,9 @@ def top_patches(model, layer, channel, images, k: int = 9, max_per_image=None,
 def channel_class_purity(model, layer, images, labels, k: int = 9, channels=None) -> np.ndarray:
     """Per channel: the share of its top-``k`` images (one unit per image) that come from its
     most common class.  Lesson 3.3 measures "deeper layers respond to more semantic content"
-    with it (chance is higher than 1/classes; lesson 03 computes it)."""
+    with it (chance is higher than 1/classes; lesson 03 computes it).  ``channels`` (a list)
+    scores, computes and caches only those channels, in that order (None: all of them); pass
+    the same list as ``scan`` to :func:`top_patches` to reuse the activations."""
     _checks.model(model)
     batch = _checks.batch_for(model, images)
     labels = np.asarray(labels)
@@ -126,10 +136,9 @@ def channel_class_purity(model, layer, images, labels, k: int = 9, channels=None
         raise ValueError(f"labels must be one class index per image: got {len(batch)} images and "
                          f"labels of shape {labels.shape}, dtype {labels.dtype}.")
     k = _checks.integer("k", k, low=1)
-    acts = _acts.layer_activations(model, layer, batch)
-    channels = range(acts.shape[-1]) if channels is None else channels
+    acts = _acts.layer_activations(model, layer, batch, channels=channels)
     out = []
-    for c in channels:
+    for c in range(acts.shape[-1]):
         best = acts[..., c].reshape(len(batch), -1).max(axis=1)
         top = np.argsort(-best, kind="stable")[:k]
         counts = np.bincount(labels[top])
@@ -138,23 +147,28 @@ def channel_class_purity(model, layer, images, labels, k: int = 9, channels=None
 
 
 def plot_top_patches(model, layer, channels, images, k: int = 9, max_per_image=1,
-                     title: str | None = None, size: float = 0.8, show_values: bool = True):
+                     title: str | None = None, size: float = 0.8, show_values: bool = True,
+                     scan=None):
     """One row per channel, its ``k`` favourite crops left to right (Zeiler & Fergus).  Lesson 3.3.
 
-    Returns the Figure; the small numbers are the activations.
+    Returns the Figure; the small numbers are the activations.  ``scan``: as in
+    :func:`top_patches` (None computes and caches the whole layer).  Crops larger than
+    :data:`DRAW_SIDE` pixels are shrunk (smoothly) for the drawing only.
     """
     import matplotlib.pyplot as plt
 
     _checks.model(model)
     channels = [channels] if isinstance(channels, (int, np.integer)) else list(channels)
     _checks.nonempty("channels", channels, "pass at least one channel")
-    rows = [top_patches(model, layer, c, images, k=k, max_per_image=max_per_image) for c in channels]
-    side = rows[0].crops.shape[1]
+    rows = [top_patches(model, layer, c, images, k=k, max_per_image=max_per_image, scan=scan)
+            for c in channels]
+    first = _shrink(rows[0].crops[0], DRAW_SIDE)
+    side = first.shape[0]
     gap = max(2, side // 12)
     tiles = []
     for res in rows:
         for j in range(k):
-            tiles.append(res.crops[j] if j < len(res) else np.ones_like(rows[0].crops[0]))
+            tiles.append(_shrink(res.crops[j], DRAW_SIDE) if j < len(res) else np.ones_like(first))
     image = np.clip(_acts.mosaic(tiles, k, gap), 0, 1)
     fig, ax = plt.subplots(figsize=(size * k + 0.6, size * len(rows) + 0.5))
     ax.imshow(image)
@@ -175,6 +189,26 @@ def plot_top_patches(model, layer, channels, images, k: int = 9, max_per_image=1
                  fontsize=9)
     fig.tight_layout()
     return fig
+
+
+#: Crops larger than this are shrunk for :func:`plot_top_patches`: a tile is drawn under an
+#: inch wide, and four rows of nine 196-px crops (VGG16's block5_conv3) make a mosaic of
+#: 4.7 million values whose drawing needs 79 MB (36 MB at 128 px; measured with tracemalloc).
+DRAW_SIDE = 128
+
+
+def _shrink(crop, side: int) -> np.ndarray:
+    """``crop`` scaled down (anti-aliased) so that its longer side is ``side``; unchanged if
+    it is not larger."""
+    from skimage.transform import resize
+
+    h, w = crop.shape[:2]
+    if max(h, w) <= side:
+        return crop
+    scale = side / max(h, w)
+    shape = (max(1, round(h * scale)), max(1, round(w * scale))) + crop.shape[2:]
+    return resize(np.asarray(crop, np.float32), shape, order=1, anti_aliasing=True,
+                  preserve_range=True).astype(np.float32)
 
 
 def _enlarge(image, side: int) -> np.ndarray:

@@ -68,6 +68,49 @@ def test_layer_activations_batched_equals_one_by_one_and_is_cached(course_model,
     assert again is acts and ch.widgets.cache_info()["entries"] == 1
 
 
+def test_layer_activations_of_some_channels_are_those_of_the_whole_layer(course_model, shapes):
+    x = shapes[0][:12]
+    ch.widgets.clear_cache()
+    whole = activations.layer_activations(course_model, "conv3", x)
+    some = activations.layer_activations(course_model, "conv3", x, channels=[7, 0, 7, 63])
+    np.testing.assert_array_equal(some, whole[..., [7, 0, 7, 63]])
+    # the cache holds the small array under its own key, and hands it back
+    assert ch.widgets.cache_info()["entries"] == 2
+    assert activations.layer_activations(course_model, "conv3", x, channels=(7, 0, 7, 63)) is some
+    with pytest.raises(ValueError, match="channel 64 is out of range.*64 channels"):
+        activations.layer_activations(course_model, "conv3", x, channels=[1, 64])
+    with pytest.raises(ValueError, match="channels is empty"):
+        activations.layer_activations(course_model, "conv3", x, channels=[])
+    with pytest.raises(TypeError, match="channels must be a list"):
+        activations.layer_activations(course_model, "conv3", x, channels=5)
+
+
+def test_layer_activations_of_large_images_run_in_small_batches(monkeypatch, rng):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((224, 224, 3))
+    out = keras.layers.Conv2D(2, 3, strides=8, padding="same", activation="relu", name="c")(inp)
+    model = keras.Model(inp, out)
+    seen = []
+    real = activations.activation_model
+
+    def spy(model_, layer):
+        sub = real(model_, layer)
+
+        def call(batch, training=False):
+            seen.append(len(batch))
+            return sub(batch, training=training)
+        call.output_shape = sub.output_shape
+        return call
+
+    monkeypatch.setattr(activations, "activation_model", spy)
+    x = rng.uniform(0, 1, (19, 224, 224, 3)).astype(np.float32)
+    ch.widgets.clear_cache()
+    acts = activations.layer_activations(model, "c", x, batch_size=64)
+    assert seen == [4, 4, 4, 4, 3]     # 64 asked, 4 at 224 px (activations.BATCH_PIXELS)
+    ref = real(model, "c")(x, training=False).numpy()
+    np.testing.assert_allclose(acts, ref, rtol=1e-5, atol=1e-6)
+
+
 def test_plots_and_explorer(course_model, shapes):
     import matplotlib.pyplot as plt
 

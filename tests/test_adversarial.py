@@ -75,7 +75,7 @@ def test_targeted_attack_reaches_runner_up_on_held_out_shapes(course_model, held
     before = _weights(course_model)
     adv = ch.adversarial.targeted_attack(course_model, images, target, epsilon=EPS, steps=20)
     hit = course_model(adv).numpy().argmax(-1) == target
-    assert hit.mean() >= 0.95, hit.mean()
+    assert hit.mean() >= 0.98, hit.mean()              # measured: 1.00
     change = np.abs(adv.astype(np.float64) - images.astype(np.float64))
     assert change.max() <= EPS and adv.min() >= 0.0 and adv.max() <= 1.0
     assert _unchanged(course_model, before)
@@ -86,29 +86,36 @@ def test_targeted_attack_random_targets_mostly_reached(course_model, held_out):
     n = course_model.output_shape[-1]
     target = (labels + np.random.default_rng(0).integers(1, n, len(labels))) % n
     result = ch.adversarial.attack_success(course_model, images, target)
-    assert result["rate"] >= 0.85, result["rate"]      # measured: 0.90 (circle is the hard target)
+    # measured: 0.94, every miss aimed at circle (0.90 without momentum and the shrinking step;
+    # 200 steps or 10 random restarts reach only 0.95: the rest is the model's robustness)
+    assert result["rate"] >= 0.93, result["rate"]
+    circle = ch.data.SHAPE_CLASSES.index("circle")
+    assert result["hit"][target != circle].mean() >= 0.98
     assert result["max_change"] <= EPS
     assert np.array_equal(result["hit"], ch.adversarial.predict(course_model, result["adversarial"])
                           == target)
 
 
-def test_targeted_attack_is_the_by_hand_projected_loop(tiny_model):
+@pytest.mark.parametrize("momentum", [0.9, 0.0])
+def test_targeted_attack_is_the_by_hand_projected_loop(tiny_model, momentum):
     rng = np.random.default_rng(2)
     image = rng.uniform(0, 1, (16, 16, 3)).astype(np.float32)
     image[:3] = 0.0                                    # saturated rows: [0, 1] must bind
     image[-3:] = 1.0
     logits = ch.models.logits_model(tiny_model)
-    eps, alpha, target = 0.05, 0.02, 2
-    x = image.copy()
-    for _ in range(3):
-        xt = tf.constant(x[None])
+    eps, alpha, target, steps = 0.05, 0.03, 2, 4
+    x, velocity = image.astype(np.float64), np.zeros(image.shape)
+    for k in range(steps):
+        xt = tf.constant(x[None].astype(np.float32))
         with tf.GradientTape() as tape:
             tape.watch(xt)
             logp = tf.nn.log_softmax(logits(xt))[0, target]
-        g = tape.gradient(logp, xt).numpy()[0]
-        x = np.clip(np.clip(x + alpha * np.sign(g), image - eps, image + eps), 0, 1)
-    got = ch.adversarial.targeted_attack(tiny_model, image, target, epsilon=eps, steps=3,
-                                         step_size=alpha)
+        g = tape.gradient(logp, xt).numpy()[0].astype(np.float64)
+        velocity = momentum * velocity + g / np.abs(g).mean()   # momentum on the normalized gradient
+        step = alpha * (steps - k) / steps                      # 0.03, 0.0225, 0.015, 0.0075
+        x = np.clip(np.clip(x + step * np.sign(velocity), image - eps, image + eps), 0, 1)
+    got = ch.adversarial.targeted_attack(tiny_model, image, target, epsilon=eps, steps=steps,
+                                         step_size=alpha, momentum=momentum)
     np.testing.assert_allclose(got, x, atol=1e-6)
     assert float(tf.nn.softmax(logits(got[None]))[0, target]) > \
         float(tf.nn.softmax(logits(image[None]))[0, target])
@@ -160,6 +167,7 @@ def test_one_image_and_class_names(course_model, held_out):
     (lambda m, x: ch.adversarial.targeted_attack(m, x, -1), ValueError, "out of range"),
     (lambda m, x: ch.adversarial.targeted_attack(m, x, "dog"), ValueError, "class name"),
     (lambda m, x: ch.adversarial.targeted_attack(m, x, 1, steps=-2), ValueError, "steps"),
+    (lambda m, x: ch.adversarial.targeted_attack(m, x, 1, momentum=1.5), ValueError, "momentum"),
     (lambda m, x: ch.adversarial.targeted_attack(m, x, 1, epsilon="big"), TypeError, "epsilon"),
     (lambda m, x: ch.adversarial.targeted_attack(m, np.stack([x, x]), [1, 2, 3]), ValueError,
      "one class per image"),

@@ -316,3 +316,33 @@ def test_recipe_table_reports_its_images(course_model, capsys):
     ascent.print_comparison(rows)
     out = capsys.readouterr().out
     assert "conv4: smoothest: " in out and "highest activation: " in out
+
+
+def test_recipe_table_can_hold_some_recipes(course_model, capsys):
+    """recipes= keeps the table's order and makes the same pictures as render itself; the
+    table then measures the activation against render's pixel recipe."""
+    chosen = ("fft+decorrelated", "pixel, robust (Adam)")
+    rows = ascent.compare_recipes(course_model, ("conv2",), channels=[3], steps=3, n=2,
+                                  recipes=chosen)
+    assert [r["recipe"] for r in rows] == ["pixel, robust (Adam)", "fft+decorrelated"]
+    for r, param in zip(rows, ("pixel", "fft+decorrelated")):
+        want = ascent.render(course_model, ascent.channel("conv2", 3), param=param, steps=3).image
+        np.testing.assert_array_equal(r["images"][0], want)
+        a = _act_model(course_model, "conv2").predict(want[None], verbose=0)
+        assert r["reached"] == pytest.approx(a[0, ..., 3].mean(), rel=1e-4)
+    fig = ascent.plot_recipes(rows)     # one channel: the recipes side by side
+    grid = fig.axes[0].get_subplotspec().get_gridspec()
+    assert (grid.nrows, grid.ncols) == (1, 2)
+    assert [ax.get_title().splitlines()[0] for ax in fig.axes] == \
+        ["conv2 · pixel, robust (Adam)", "conv2 · fft+decorrelated"]
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), rows[1]["images"][0], atol=1e-6)
+    ascent.print_comparison(rows)
+    lines = capsys.readouterr().out.splitlines()
+    assert "vs pixel" in lines[0] and "pixel+reg" not in lines[0]
+    ratio = rows[1]["reached"] / rows[0]["reached"]
+    assert f"{ratio:.0%}" in next(l for l in lines if "fft+decorrelated" in l and "%" in l)
+    assert "100%" in next(l for l in lines if l.startswith("conv2  pixel, robust"))
+    with pytest.raises(ValueError, match="recipes must be one of"):
+        ascent.compare_recipes(course_model, ("conv2",), channels=[0], steps=1, recipes="fourier")
+    with pytest.raises(ValueError, match="recipes is empty"):
+        ascent.compare_recipes(course_model, ("conv2",), channels=[0], steps=1, recipes=())

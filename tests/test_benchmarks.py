@@ -173,3 +173,15 @@ def test_feature_visualization_rows_are_measured_against_f_and_g(bench):
         assert r.seconds > 0 and (r.unit is None or r.unit > 0)
         for target, met in r.results():
             assert isinstance(met, bool) and target
+
+
+def test_imagenet_cells_table_marks_slow_and_failed_cells(bench):
+    rows = [{"notebook": "01_x", "model": "vgg16", "cell": 1, "first_line": "IMAGENET_MODEL = 1",
+             "seconds": 12.0, "error": ""},
+            {"notebook": "01_x", "model": "vgg16", "cell": 2, "first_line": "if ready:",
+             "seconds": bench.CELL_SECONDS + 0.5, "error": ""},
+            {"notebook": "01_x", "model": "resnet50", "cell": 2, "first_line": "if ready:",
+             "seconds": None, "error": "ValueError: x"}]
+    lines = bench.format_cells(rows).splitlines()[2:]
+    assert [line.rsplit("|", 2)[-2].strip() for line in lines] == ["yes", "**NO**", "**NO**"]
+    assert "| 12.0 |" in lines[0] and "| failed |" in lines[2]

@@ -243,3 +243,92 @@ def test_compare_layers_keeps_positions_when_asked(tiny_model, small_images):
         assert res["c1"]["dims"] == want.shape[1]
         np.testing.assert_allclose(res["c1"]["points"], embedding.embed_2d(want, "pca"), atol=1e-4)
         assert res["c1"]["knn_accuracy"] == embedding.knn_accuracy(res["c1"]["points"], labels)
+
+
+def test_compare_layers_runs_the_network_once_for_all_its_layers(tiny_model, monkeypatch):
+    from course_helpers.embedding import features as feats
+
+    images = np.random.default_rng(5).uniform(size=(23, 16, 16, 3)).astype(np.float32)
+    labels = np.arange(23) % 3
+    passes, real = [], feats._features_of
+    monkeypatch.setattr(feats, "_features_of",
+                        lambda model, x, names, *a, **kw: passes.append(list(names)) or
+                        real(model, x, names, *a, **kw))
+    res = embedding.compare_layers(tiny_model, images, labels, [embedding.PIXELS, "c1", "c2", "fc"],
+                                   method="pca", batch_size=4)
+    assert passes == [["c1", "c2", "fc"]]              # one pass, three outputs
+    for name in ("c1", "c2", "fc"):
+        out = keras.Model(tiny_model.input, tiny_model.get_layer(name).output)(images).numpy()
+        want = out.mean(axis=(1, 2)) if out.ndim == 4 else out
+        assert res[name]["dims"] == want.shape[1]
+        np.testing.assert_allclose(res[name]["points"], embedding.embed_2d(want, "pca"), atol=1e-4)
+    assert res[embedding.PIXELS]["dims"] == 16 * 16 * 3
+    embedding.compare_layers(tiny_model, images, labels, ["c2", "fc"], method="pca")
+    assert passes == [["c1", "c2", "fc"]]              # cached: no second pass
+
+
+def test_default_batch_keeps_big_photos_few_per_pass(tiny_model, small_images):
+    from course_helpers.embedding.features import BATCH_PIXELS, _batch_size
+
+    assert _batch_size(np.zeros((1, 64, 64, 3)), None) == BATCH_PIXELS // 64 ** 2 == 32
+    assert _batch_size(np.zeros((1, 224, 224, 3)), None) == BATCH_PIXELS // 224 ** 2 == 2
+    assert _batch_size(np.zeros((1, 8, 8, 3)), None) == 64         # at most 64
+    assert _batch_size(np.zeros((1, 2000, 2000, 3)), None) == 1
+    np.testing.assert_allclose(embedding.extract_features(tiny_model, small_images),
+                               embedding.extract_features(tiny_model, small_images, batch_size=1),
+                               atol=1e-6)
+
+
+def test_grid_of_big_photos_is_drawn_from_shrunk_copies(rng):
+    pts = rng.normal(size=(9, 2))
+    photos = rng.uniform(size=(9, 224, 224, 3)).astype(np.float32)
+    fig = embedding.plot_embedding_grid(pts, photos, cell=32)
+    assert fig.axes[0].images[0].get_array().shape == (3 * 32, 3 * 32, 3)
+    small = np.stack([ch.data.resize_image(p, (32, 32)) for p in photos])
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), embedding.grid_mosaic(pts, small))
+    matplotlib.pyplot.close("all")
+
+
+def test_pca_of_wide_features_matches_scikit_learn_up_to_sign(rng):
+    # more numbers per image than images (photos' pixels): the Gram-matrix route of _pca
+    from sklearn.decomposition import PCA
+
+    from course_helpers.embedding.features import _pca
+
+    f = (rng.normal(size=(40, 9000)) * rng.uniform(0.1, 3, 9000)).astype(np.float32)
+    ours = _pca(f, 5, seed=0)
+    ref = PCA(n_components=5, svd_solver="full").fit_transform(f.astype(np.float64))
+    np.testing.assert_allclose(np.abs(ours), np.abs(ref), rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+    for axis in range(5):    # each axis is the reference's, or its mirror
+        assert min(np.abs(ours[:, axis] - ref[:, axis]).max(),
+                   np.abs(ours[:, axis] + ref[:, axis]).max()) < 1e-6 * np.abs(ref).max()
+    pts = embedding.embed_2d(f, "pca")
+    np.testing.assert_allclose(np.abs(pts), np.abs(ref[:, :2]), rtol=1e-4, atol=1e-4)
+
+
+def test_cached_pixels_are_a_read_only_view_of_the_images(tiny_model):
+    images = np.random.default_rng(9).uniform(size=(12, 16, 16, 3)).astype(np.float32)
+    pix = embedding.cached_features(tiny_model, images, embedding.PIXELS)
+    np.testing.assert_array_equal(pix, images.reshape(12, -1))
+    assert np.shares_memory(pix, images) and not pix.flags.writeable
+    assert images.flags.writeable                      # the caller's array is untouched
+
+
+def test_cached_features_of_a_list_of_layers_take_one_pass(tiny_model, monkeypatch):
+    from course_helpers.embedding import features as feats
+
+    images = np.random.default_rng(11).uniform(size=(9, 16, 16, 3)).astype(np.float32)
+    passes, real = [], feats._features_of
+    monkeypatch.setattr(feats, "_features_of",
+                        lambda model, x, names, *a, **kw: passes.append(list(names)) or
+                        real(model, x, names, *a, **kw))
+    got = embedding.cached_features(tiny_model, images, [embedding.PIXELS, "c2", "fc"])
+    assert passes == [["c2", "fc"]]
+    np.testing.assert_array_equal(got[0], images.reshape(9, -1))
+    for name, f in zip(("c2", "fc"), got[1:]):
+        out = keras.Model(tiny_model.input, tiny_model.get_layer(name).output)(images).numpy()
+        np.testing.assert_allclose(f, out.mean(axis=(1, 2)) if out.ndim == 4 else out, atol=1e-6)
+    assert embedding.cached_features(tiny_model, images, "fc") is got[2]     # from the cache
+    assert passes == [["c2", "fc"]]
+    with pytest.raises(ValueError, match="layer is empty"):
+        embedding.cached_features(tiny_model, images, [])

@@ -201,3 +201,48 @@ def test_empty_photos_and_bad_counts_are_named(tiny_model):
         filters.plot_filter_grid(tiny_model, ncols=2.5)
     assert len(filters.plot_filter_grid(tiny_model, ncols=2.0).axes) == 1   # 2.0 is taken as 2
     matplotlib.pyplot.close("all")
+
+
+def _share_by_bins(kernels, low_bins):
+    """Low-frequency share computed bin by bin with a plain DFT (no np.fft), for checking."""
+    kh, kw, c, n = kernels.shape
+    out = []
+    for i in range(n):
+        low = total = 0.0
+        for ch_ in range(c):
+            x = kernels[:, :, ch_, i] - kernels[:, :, ch_, i].mean()
+            for u in range(kh):
+                for v in range(kw):
+                    yy, xx = np.mgrid[:kh, :kw]
+                    coef = (x * np.exp(-2j * np.pi * (u * yy / kh + v * xx / kw))).sum()
+                    power = abs(coef) ** 2
+                    total += power
+                    low += power * ((u, v) in low_bins)
+        out.append(low / total)
+    return np.array(out)
+
+
+def test_low_frequency_share_of_7x7_kernels_is_the_one_cycle_band(rng):
+    # 7x7 (course-cnn, ResNet50): the waves of at most one cycle per kernel on each axis
+    kernels = rng.normal(size=(7, 7, 3, 5))
+    band = {(u, v) for u in (0, 1, 6) for v in (0, 1, 6)}
+    np.testing.assert_allclose(filters.low_frequency_share(kernels), _share_by_bins(kernels, band),
+                               atol=1e-6)
+
+
+def test_low_frequency_share_of_vgg_sized_3x3_kernels_is_not_zero(rng):
+    # a 3x3 kernel has waves of 0 or 1 cycle only: the axis ones count as low, diagonals not
+    kernels = rng.normal(size=(3, 3, 3, 6))
+    axis = {(0, 1), (0, 2), (1, 0), (2, 0)}
+    share = filters.low_frequency_share(kernels)
+    np.testing.assert_allclose(share, _share_by_bins(kernels, axis), atol=1e-6)
+    yy, xx = np.mgrid[:3, :3] - 1
+    ramp = np.stack([xx + 0.5 * yy] * 3, -1)[..., None].astype(float)      # a smooth edge
+    checker = np.stack([(-1.0) ** (xx + yy)] * 3, -1)[..., None]           # pixel-sized noise
+    assert filters.low_frequency_share(ramp)[0] == pytest.approx(1.0)
+    assert filters.low_frequency_share(checker)[0] < 0.3
+    noise = rng.normal(size=(3, 3, 3, 4000))
+    assert np.median(filters.low_frequency_share(noise)) == pytest.approx(4 / 8, abs=0.03)
+    report = filters.smoothness_report(ramp, noise)    # a number, not 0/0
+    assert report["smoothness_ratio"] == pytest.approx(1.0 / np.median(
+        filters.low_frequency_share(noise)), rel=1e-6)

@@ -426,3 +426,64 @@ def test_notebook_07_shows_the_current_keras_vis_table():
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert kerasvis.mapping_table() in text
     assert "fails Adebayo" not in text          # a claim no lesson showed
+
+
+def test_maps_in_pieces_are_each_image_on_its_own(course_model, shapes):
+    """batch_size=1 sends one image at a time: every map is the map of that image alone (the
+    ImageNet parts use it to keep VGG16's gradients small), and SmoothGrad's noise comes from
+    the seed for each piece, so an image's map no longer depends on its neighbours."""
+    images, labels, _ = shapes
+    x, c = images[:3], [int(k) for k in labels[:3]]
+    for method in (kerasvis.gradcam, kerasvis.gradcam_plus_plus, kerasvis.layercam):
+        alone = np.stack([method(course_model, x[i], c[i]) for i in range(3)])
+        for size in (1, 2):
+            np.testing.assert_allclose(method(course_model, x, c, batch_size=size), alone,
+                                       atol=1e-5, err_msg=f"{method.__name__} {size}")
+        np.testing.assert_allclose(method(course_model, x, c), alone, atol=1e-5)
+    smooth = kerasvis.saliency(course_model, x, c, smooth_samples=3, seed=4, batch_size=1)
+    alone = np.stack([kerasvis.saliency(course_model, x[i], c[i], smooth_samples=3, seed=4)
+                      for i in range(3)])
+    np.testing.assert_allclose(smooth, alone, atol=1e-6)
+    whole = kerasvis.saliency(course_model, x, c, smooth_samples=3, seed=4)
+    assert not np.allclose(whole, alone, atol=1e-3)   # a whole batch draws its noise at once
+    maps = kerasvis.compare_methods(course_model, x, c, methods=("Saliency", "Grad-CAM", "Score-CAM"),
+                                    batch_size=2)
+    for name, fn in [("Saliency", kerasvis.saliency), ("Grad-CAM", kerasvis.gradcam),
+                     ("Score-CAM", kerasvis.scorecam)]:
+        np.testing.assert_allclose(maps[name], np.stack([fn(course_model, x[i], c[i]) for i in range(3)]),
+                                   atol=1e-5, err_msg=name)
+    for bad in (0, -1, 1.5):
+        with pytest.raises((ValueError, TypeError), match="batch_size"):
+            kerasvis.gradcam(course_model, x, c, batch_size=bad)
+        with pytest.raises((ValueError, TypeError), match="batch_size"):
+            kerasvis.compare_methods(course_model, x, c, methods=("Grad-CAM",), batch_size=bad)
+
+
+def test_a_toolbox_does_not_keep_its_model_alive(shapes):
+    import gc
+    import weakref
+
+    images, labels, _ = shapes
+    net = ch.models.load_model("course-cnn")
+    box = kerasvis.toolbox(net)
+    kerasvis.gradcam(net, images[:2], labels[:2])
+    assert box.model() is net
+    alive = weakref.ref(net)
+    del net
+    gc.collect()
+    assert alive() is None, "the toolbox (or its cache) still holds the deleted model"
+    assert box.model() is None
+
+
+def test_cam_layer_of_an_imagenet_model_is_its_imagenet_cam_layer():
+    """ResNet50's default is its last block's output (after the residual sum and ReLU), not the
+    BN before the sum that "the last conv's activation" would give."""
+    net = ch.models.load_model("resnet50", weights=None)
+    want = ch.models.imagenet_layers(net)["cam"]
+    assert want == "conv5_block3_out"
+    assert kerasvis.cam_layer(net) == want
+    last_conv = ch.models.conv_layer_names(net)[-1]
+    assert kerasvis.cam_layer(net, last_conv) != want      # an explicit layer is kept as asked
+    x = np.random.default_rng(0).random((1, 224, 224, 3)).astype(np.float32)
+    np.testing.assert_allclose(kerasvis.gradcam(net, x, 3), kerasvis.gradcam(net, x, 3, layer=want),
+                               atol=1e-6)

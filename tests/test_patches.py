@@ -127,6 +127,57 @@ def test_max_per_image_and_cache(course_model, shapes):
     assert ch.widgets.cache_info()["entries"] == entries
 
 
+def test_top_patches_of_a_scan_are_those_of_the_whole_layer(course_model, shapes):
+    x = shapes[0][:40]
+    ch.widgets.clear_cache()
+    scan = [3, 50, 17]
+    for c in scan:
+        whole = patches.top_patches(course_model, "conv4", c, x, k=6, max_per_image=1)
+        part = patches.top_patches(course_model, "conv4", c, x, k=6, max_per_image=1, scan=scan)
+        np.testing.assert_array_equal(part.image_index, whole.image_index)
+        np.testing.assert_array_equal(part.position, whole.position)
+        np.testing.assert_array_equal(part.activation, whole.activation)
+        np.testing.assert_array_equal(part.crops, whole.crops)
+        assert part.channel == c
+    # two cache entries: the whole layer (96 channels) and the scan (3), nothing per channel
+    sizes = sorted(ch.widgets.cached(key, None).shape[-1] for key in ch.widgets.cache_info()["keys"])
+    assert sizes == [3, 96]
+    with pytest.raises(ValueError, match="channel 4 is not in scan"):
+        patches.top_patches(course_model, "conv4", 4, x, scan=scan)
+    # purity of the same channels: the same numbers as from the whole layer, from the scan's cache
+    y = shapes[1][:40]
+    whole = patches.channel_class_purity(course_model, "conv4", x, y)
+    part = patches.channel_class_purity(course_model, "conv4", x, y, channels=scan)
+    np.testing.assert_array_equal(part, whole[scan])
+    assert ch.widgets.cache_info()["entries"] == 2
+    fig = patches.plot_top_patches(course_model, "conv4", [50, 3], x, k=4, scan=scan)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["ch 50", "ch 3"]
+    assert ch.widgets.cache_info()["entries"] == 2
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+def test_large_crops_are_shrunk_for_drawing_only(rng):
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((160, 160, 3))
+    x = inp
+    for i in range(3):      # receptive field 9 + 8 * 4 + 8 * 16 = 169 px, larger than DRAW_SIDE
+        x = keras.layers.Conv2D(2, 9, strides=4, padding="same", activation="relu", name=f"c{i}")(x)
+    model = keras.Model(inp, x)
+    images = rng.uniform(0, 1, (5, 160, 160, 3)).astype(np.float32)
+    res = patches.top_patches(model, "c2", 1, images, k=3, max_per_image=1)
+    assert res.crops.shape[1:] == (169, 169, 3)           # the crops themselves keep every pixel
+    fig = patches.plot_top_patches(model, "c2", [1], images, k=3)
+    drawn = fig.axes[0].images[0].get_array()
+    side, gap = patches.DRAW_SIDE, max(2, patches.DRAW_SIDE // 12)
+    assert drawn.shape == (side, 3 * side + 2 * gap, 3)
+    for j in range(3):      # each tile is its crop, smaller: the same mean colour
+        tile = np.asarray(drawn[:, j * (side + gap):j * (side + gap) + side])
+        np.testing.assert_allclose(tile.mean(axis=(0, 1)), res.crops[j].mean(axis=(0, 1)), atol=0.01)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
 def test_top_patches_bad_input(tiny_model, rng):
     images = rng.uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
     with pytest.raises(ValueError, match="between 0 and 5"):

@@ -196,3 +196,122 @@ def test_cue_recovery_counts_peaks_on_the_mark():
     by_hand = [grown[np.unravel_index(np.argmax(m), m.shape)] for m in maps]
     # pointing_hit breaks ties by the centroid; the saliency maps have a single maximum
     assert np.mean(by_hand) == pytest.approx(rec["saliency"])
+
+
+# --------------------------------------------------------------------------- the baselines
+def _numpy_bump(h, w):
+    """A Gaussian of sigma min(h, w) / 8 at pixel (h // 2, w // 2), one pixel at a time."""
+    sigma = min(h, w) / 8
+    out = np.empty((h, w))
+    for y in range(h):
+        for x in range(w):
+            out[y, x] = np.exp(-((y - h // 2) ** 2 + (x - w // 2) ** 2) / (2 * sigma ** 2))
+    return out
+
+
+def test_centre_map_is_the_lessons_gaussian_bump(tiny_model, course_model, shapes):
+    images, labels, masks = shapes
+    maps = sanity.centre_map(course_model, images[:5], labels[:5])
+    assert maps.shape == (5, 64, 64) and maps.dtype == np.float32
+    np.testing.assert_allclose(maps, np.broadcast_to(_numpy_bump(64, 64), (5, 64, 64)), atol=1e-7)
+    side = 64                                    # lesson 04's one line, as the notebook has it
+    yy, xx = np.mgrid[:side, :side]
+    lesson = np.exp(-((yy - side // 2) ** 2 + (xx - side // 2) ** 2) / (2 * (side / 8) ** 2))
+    np.testing.assert_array_equal(maps[0], lesson.astype(np.float32))
+    # one peak of 1 at the centre pixel, symmetric about it, sigma side/8: e^-1/2 at 8 pixels
+    m = maps[0]
+    assert np.unravel_index(np.argmax(m), m.shape) == (32, 32) and m[32, 32] == 1.0
+    assert (m == m.max()).sum() == 1
+    np.testing.assert_allclose(m[32, 32 - 8], np.exp(-0.5), rtol=1e-6)
+    np.testing.assert_array_equal(m[1:, 1:], m[1:, 1:][::-1, ::-1])   # about (32, 32)
+    np.testing.assert_array_equal(m, m.T)
+    # the same inputs random_map takes: grayscale (n, H, W), a list, another size (not square)
+    gray = np.zeros((3, 16, 16), np.float32)
+    np.testing.assert_allclose(sanity.centre_map(tiny_model, gray, [0, 1, 2])[2],
+                               _numpy_bump(16, 16), atol=1e-7)
+    assert sanity.centre_map(tiny_model, list(images[:2]), labels[:2]).shape == (2, 64, 64)
+    wide = sanity.centre_map(tiny_model, np.zeros((1, 12, 20, 3)), [0])[0]
+    np.testing.assert_allclose(wide, _numpy_bump(12, 20), atol=1e-7)
+    assert np.unravel_index(np.argmax(wide), wide.shape) == (6, 10)
+    assert sanity.random_map(tiny_model, list(images[:2]), labels[:2]).shape == (2, 64, 64)
+
+
+def test_centre_map_is_a_method_of_evaluate_explanations(course_model, shapes):
+    images, labels, masks = shapes
+    rows = sanity.evaluate_explanations(course_model, images[:3], labels[:3], masks[:3],
+                                        {"centre bump": sanity.centre_map}, steps=4, progress=False)
+    bump = _numpy_bump(64, 64)
+    d = [sanity.deletion_curve(course_model, images[i], labels[i], bump, 4).auc for i in range(3)]
+    assert rows[0]["deletion AUC"] == pytest.approx(np.mean(d))
+    assert rows[0]["pointing game"] == pytest.approx(np.mean(masks[:3, 32, 32]))
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (None, TypeError, "images must be an array"),
+    ("cat.png", TypeError, "images must be an array"),
+    (np.zeros((64, 64, 3)), ValueError, r"one image use image\[None\]"),
+    (np.zeros((64, 64)), ValueError, r"got shape \(64, 64\)"),
+    (np.zeros((0, 8, 8, 3)), ValueError, "at least one image"),
+    ([np.zeros((8, 8, 3)), np.zeros((9, 9, 3))], ValueError, "different sizes"),
+])
+def test_baseline_maps_refuse_what_is_not_a_batch(tiny_model, bad, error, match):
+    for fn in (sanity.centre_map, sanity.random_map):
+        with pytest.raises(error, match=match):
+            fn(tiny_model, bad, [0])
+    with pytest.raises(TypeError, match="model"):
+        sanity.centre_map(None, np.zeros((1, 8, 8, 3)), [0])
+
+
+# --------------------------------------------------------------------------- worse than a baseline
+def test_worse_than_on_a_hand_made_table():
+    # deletion: lower is better; insertion and the pointing game: higher is better
+    rows = [{"method": "a", "deletion AUC": 0.2, "insertion AUC": 0.5, "pointing game": 0.9},
+            {"method": "b", "deletion AUC": 0.6, "insertion AUC": 0.8, "pointing game": 0.3},
+            {"method": "random map", "deletion AUC": 0.5, "insertion AUC": 0.6,
+             "pointing game": 0.3},
+            {"method": "c", "deletion AUC": 0.7, "insertion AUC": 0.4, "pointing game": 0.1}]
+    assert sanity.worse_than(rows) == {"deletion AUC": ["b", "c"], "insertion AUC": ["a", "c"],
+                                       "pointing game": ["c"]}           # b ties: not worse
+    assert sanity.worse_than(rows, "a", ["pointing game"]) == {
+        "pointing game": ["b", "random map", "c"]}
+    assert sanity.worse_than(rows, "c", "deletion AUC") == {"deletion AUC": []}
+    # a metric_table: the directions come from ch.sanity.METRICS
+    table = [{"method": "x", "deletion (grey)": 0.6, "ROAD least relevant first": 0.7},
+             {"method": "random map", "deletion (grey)": 0.5, "ROAD least relevant first": 0.6},
+             {"method": "y", "deletion (grey)": 0.4, "ROAD least relevant first": 0.5}]
+    chosen = {k: sanity.METRICS[k] for k in ("deletion (grey)", "ROAD least relevant first")}
+    assert sanity.METRICS["deletion (grey)"][0] is False
+    assert sanity.worse_than(table, "random map", chosen) == {
+        "deletion (grey)": ["x"], "ROAD least relevant first": ["y"]}
+    assert sanity.worse_than(table, metrics={"deletion (grey)": True}) == {"deletion (grey)": ["y"]}
+    # the same answer as lesson 08's loop, written out, on every column of METRICS
+    full = [{"method": m, **{k: v for k, v in zip(sanity.METRICS, vals)}}
+            for m, vals in [("p", [.1, .9, .2, .8, .3, .7]), ("random map", [.5] * 6),
+                            ("q", [.9, .1, .8, .2, .7, .3])]]
+    loop = {}
+    for metric, (higher, *_) in sanity.METRICS.items():
+        loop[metric] = [r["method"] for r in full if r["method"] != "random map"
+                        and (r[metric] < .5 if higher else r[metric] > .5)]
+    assert sanity.worse_than(full, metrics=sanity.METRICS) == loop
+    assert sum(map(len, loop.values())) == 6
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"baseline": "centre bump"}, ValueError,
+     "'centre bump' is not among the methods: a, random map"),
+    ({"metrics": ["accuracy"]}, ValueError, "pass metrics=ch.sanity.METRICS"),
+    ({"metrics": {"deletion AUC": "lower"}}, TypeError, "True or False"),
+    ({"metrics": ["insertion AUC"]}, ValueError, "no column 'insertion AUC'"),
+])
+def test_worse_than_errors(kwargs, error, match):
+    rows = [{"method": "a", "deletion AUC": 0.2}, {"method": "random map", "deletion AUC": 0.5}]
+    with pytest.raises(error, match=match):
+        sanity.worse_than(rows, **kwargs)
+    with pytest.raises(ValueError, match="more than once"):
+        sanity.worse_than(rows + rows[1:])
+    with pytest.raises(ValueError, match="non-empty list"):
+        sanity.worse_than([])
+    with pytest.raises(ValueError, match="finite numbers"):
+        sanity.worse_than([{"method": "a", "deletion AUC": float("nan")}, rows[1]])
+    with pytest.raises(ValueError, match="no column besides"):
+        sanity.worse_than([{"method": "random map"}])

@@ -200,16 +200,20 @@ def explorer_result(model, layer, unit, param="pixel + regularizers", objective=
 
 def plot_recipes(rows, recipes=("pixel, robust (Adam)", "fft", "fft+decorrelated")):
     """The pictures of :func:`course_helpers.ascent.compare_recipes`: one row per layer and
-    recipe, one column per channel, each titled with its high-frequency share.  Lesson 3.6."""
+    recipe, one column per channel, each titled with its high-frequency share; with one
+    channel, one row per layer and the recipes side by side.  Lesson 3.6."""
     rows = _checks.nonempty("rows", list(rows), "pass the rows of ch.ascent.compare_recipes")
     chosen = [r for r in rows if r["recipe"] in recipes]
     _checks.nonempty("recipes", chosen, f"choose among {sorted({r['recipe'] for r in rows})}")
     ncols = len(chosen[0]["images"])
+    single = ncols == 1
+    if single:
+        ncols = len({r["recipe"] for r in chosen})
     tiles, titles = [], []
     for r in chosen:
         for c, img in enumerate(r["images"]):
             tiles.append(_show(img))
             titles.append(f"{r['layer']} · {r['recipe']}\nHF {high_frequency_share(img):.2f}"
-                          if c == 0 else f"HF {high_frequency_share(img):.2f}")
-    return _plotting.image_grid(tiles, titles, ncols=ncols, size=1.9,
+                          if c == 0 or single else f"HF {high_frequency_share(img):.2f}")
+    return _plotting.image_grid(tiles, titles, ncols=ncols, size=2.6 if single else 1.9,
                                 suptitle=f"Same channels, same budget ({chosen[0]['steps']} steps)")

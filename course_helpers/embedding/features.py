@@ -52,7 +52,44 @@ def _layer_name(model, layer):
     return _graph.layer(model, layer).name
 
 
-def extract_features(model, images, layer=None, batch_size: int = 64, pool: str = "avg",
+#: A batch holds about this many input pixels: 32 images of course-cnn's 64x64, 2 photos of
+#: 224x224.  VGG16 is as fast per photo in batches of 2 as of 16, and its activations for 16
+#: photos at once take about 0.5 GB more memory.
+BATCH_PIXELS = 1 << 17
+
+
+def _batch_size(x, batch_size):
+    """``batch_size``, or for None as many images as hold about :data:`BATCH_PIXELS` pixels."""
+    if batch_size is None:
+        return max(1, min(64, BATCH_PIXELS // int(np.prod(x.shape[1:3]))))
+    return _checks.integer("batch_size", batch_size, low=1)
+
+
+def _pooled(out, pool):
+    if out.ndim == 4:
+        out = {"avg": lambda a: a.mean(axis=(1, 2)), "max": lambda a: a.max(axis=(1, 2)),
+               "flatten": lambda a: a.reshape(len(a), -1)}[pool](out)
+    return out.reshape(len(out), -1)
+
+
+def _features_of(model, x, names, pool, batch_size, progress=False) -> list:
+    """The features of the checked batch ``x`` at each layer of ``names``, in ONE pass of the
+    network (a sub-model with one output per layer): a list of (n, d) arrays."""
+    sub = _graph.submodel(model, list(names) if len(names) > 1 else names[0])
+    chunks = [[] for _ in names]
+    starts = range(0, len(x), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"features of {', '.join(names)}", unit="batch", leave=False)
+    for s in starts:
+        outs = sub(x[s:s + batch_size], training=False)
+        for chunk, out in zip(chunks, outs if len(names) > 1 else [outs]):
+            chunk.append(_pooled(np.asarray(out), pool))
+    return [np.concatenate(chunk).astype(np.float32) for chunk in chunks]
+
+
+def extract_features(model, images, layer=None, batch_size=None, pool: str = "avg",
                      progress: bool = False) -> np.ndarray:
     """Feature vectors of ``images`` at ``layer``, shape (n, d).  Lesson 2.
 
@@ -61,44 +98,67 @@ def extract_features(model, images, layer=None, batch_size: int = 64, pool: str 
     d = c), ``"max"`` or ``"flatten"`` (d = h*w*c).  ``layer="pixels"`` returns the raw pixels.
     Images are checked and converted like every lesson does (grayscale, uint8, other sizes).
     The sub-model that stops at ``layer`` comes from ``ch.graph.submodel`` (built once).
+    ``batch_size`` images go through the network at once; None picks it from the image size
+    (32 small shapes, 2 photos of 224 px: few enough for VGG16 on a 2 GB machine).
 
     Written out in lesson 02, "In plain code: features and t-SNE".
     """
     model = _checks.model(model)
     pool = _checks.choice("pool", pool, ("avg", "max", "flatten"))
-    batch_size = _checks.integer("batch_size", batch_size, low=1)
     x = _images(model, images)
+    batch_size = _batch_size(x, batch_size)
     name = _layer_name(model, layer)
     if name == PIXELS:
         return x.reshape(len(x), -1).copy()
     name = penultimate_layer(model).name if name is None else name
-    sub = _graph.submodel(model, name)
-    chunks = []
-    starts = range(0, len(x), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"features of {name}", unit="batch", leave=False)
-    for s in starts:
-        out = np.asarray(sub(x[s:s + batch_size], training=False))
-        if out.ndim == 4:
-            out = {"avg": lambda a: a.mean(axis=(1, 2)), "max": lambda a: a.max(axis=(1, 2)),
-                   "flatten": lambda a: a.reshape(len(a), -1)}[pool](out)
-        chunks.append(out.reshape(len(out), -1))
-    return np.concatenate(chunks).astype(np.float32)
+    return _features_of(model, x, [name], pool, batch_size, progress)[0]
 
 
-def cached_features(model, images, layer=None, pool: str = "avg") -> np.ndarray:
+def _feature_key(model, name, pool, images) -> tuple:
+    return ("embedding.features", _widgets.model_key(model), name, pool,
+            _widgets.array_key(np.asarray(images)))
+
+
+def cached_features(model, images, layer=None, pool: str = "avg", batch_size=None):
     """:func:`extract_features`, computed once per (model, layer, images) and then reused.
 
     The lesson 2 widget calls this, so moving the perplexity slider never reruns the network.
+    ``layer`` may be a list of layers: then the network runs once for all of them that are not
+    cached yet, and the result is a list with one array per layer (lesson 2's ImageNet part).
     """
     model = _checks.model(model)
+    if isinstance(layer, (list, tuple)):
+        names = [_layer_name(model, lyr) for lyr in _checks.nonempty(
+            "layer", list(layer), "name at least one layer, or give one layer (not a list)")]
+        _cache_in_one_pass(model, images, names, pool, batch_size)
+        return [cached_features(model, images, n, pool, batch_size) for n in names]
     name = _layer_name(model, layer)
-    key = ("embedding.features", _widgets.model_key(model), name, pool,
-           _widgets.array_key(np.asarray(images)))
-    return _widgets.cached(key, lambda: extract_features(model, images, name, pool=pool,
-                                                         progress=True))
+    if name == PIXELS:      # a read-only view of the images, not a copy (photos: 120 MB for 200)
+        return _widgets.cached(_feature_key(model, name, pool, images), lambda: _pixel_view(model, images))
+    return _widgets.cached(_feature_key(model, name, pool, images),
+                           lambda: extract_features(model, images, name, batch_size=batch_size,
+                                                    pool=pool, progress=True))
+
+
+def _pixel_view(model, images) -> np.ndarray:
+    x = _images(model, images)
+    view = x.reshape(len(x), -1)
+    view.flags.writeable = False
+    return view
+
+
+def _cache_in_one_pass(model, images, names, pool, batch_size) -> None:
+    """Put the features of every layer of ``names`` that is not cached yet into the cache,
+    running the network once for all of them (not once per layer)."""
+    pool = _checks.choice("pool", pool, ("avg", "max", "flatten"))
+    cached = set(_widgets.cache_info()["keys"])
+    todo = [n for n in dict.fromkeys(names) if n not in (None, PIXELS)
+            and _feature_key(model, n, pool, images) not in cached]
+    if todo:
+        x = _images(model, images)
+        for name, f in zip(todo, _features_of(model, x, todo, pool, _batch_size(x, batch_size),
+                                              progress=True)):
+            _widgets.cached(_feature_key(model, name, pool, images), lambda f=f: f)
 
 
 # --------------------------------------------------------------------------- 2-D maps
@@ -123,7 +183,9 @@ def embed_2d(features, method: str = "tsne", seed: int = 0, verbose: bool = Fals
 
 
 def _embed_2d(features, method, seed, verbose, **kwargs):
-    f = np.asarray(features, dtype=np.float64)
+    f = np.asarray(features)
+    if not np.issubdtype(f.dtype, np.floating):
+        f = f.astype(np.float64)
     if f.ndim != 2:
         raise ValueError(f"features must be a 2-D array (n_images, n_features), got shape {f.shape}.")
     n = len(f)
@@ -134,15 +196,11 @@ def _embed_2d(features, method, seed, verbose, **kwargs):
     method = str(method).lower()
     t0 = time.time()
     if method == "pca":
-        from sklearn.decomposition import PCA
-
-        out = PCA(n_components=2, random_state=seed, **kwargs).fit_transform(f)
+        out = _pca(f, 2, seed, **kwargs)
     elif method == "tsne":
-        from sklearn.decomposition import PCA
         from sklearn.manifold import TSNE
 
-        if f.shape[1] > 50 and n > 50:
-            f = PCA(n_components=50, random_state=seed).fit_transform(f)
+        f = _pca(f, 50, seed) if f.shape[1] > 50 and n > 50 else f.astype(np.float64)
         perplexity = _checks.number("perplexity", kwargs.pop("perplexity", 30.0), positive=True)
         perplexity = min(perplexity, max(1.0, (n - 1) / 3.0 - 1e-6))
         kwargs.setdefault("init", "pca")
@@ -157,12 +215,36 @@ def _embed_2d(features, method, seed, verbose, **kwargs):
         except ImportError:
             raise ImportError("method='umap' needs the umap-learn package (pip install umap-learn); "
                               "use 'tsne' or 'pca' instead.") from None
-        out = umap.UMAP(n_components=2, random_state=seed, **kwargs).fit_transform(f)
+        out = umap.UMAP(n_components=2, random_state=seed, **kwargs).fit_transform(f.astype(np.float64))
     else:
         raise ValueError(f"Unknown method {method!r}; choose from {', '.join(available_methods())}.")
     if verbose:
         print(f"{method}: {n} points in {time.time() - t0:.1f} s")
     return np.asarray(out, dtype=np.float32)
+
+
+def _pca(f, n_components, seed, **kwargs) -> np.ndarray:
+    """PCA projections (n, n_components) in float64.  With more numbers per image than images
+    (photos' pixels: 150528 for 224 px; VGG16's 4096 for a few hundred photos) they come from
+    the n x n Gram matrix of the centred features, summed over blocks of columns: the same
+    projections as scikit-learn's PCA up to the sign of each axis, without the float64 copies
+    of all the features that would need a gigabyte for 200 photos' pixels."""
+    n, d = f.shape
+    if d <= n or kwargs:
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=n_components, random_state=seed, **kwargs).fit_transform(
+            f.astype(np.float64))
+    mean = f.mean(axis=0, dtype=np.float64)
+    gram = np.zeros((n, n))
+    for s in range(0, d, 4096):
+        block = f[:, s:s + 4096] - mean[s:s + 4096]          # float64, n x 4096
+        gram += block @ block.T
+    values, vectors = np.linalg.eigh(gram)                    # ascending
+    top = np.argsort(-values, kind="stable")[:n_components]
+    out = vectors[:, top] * np.sqrt(np.clip(values[top], 0, None))
+    signs = np.sign(out[np.argmax(np.abs(out), axis=0), np.arange(out.shape[1])])
+    return out * np.where(signs == 0, 1.0, signs)             # largest entry of each axis > 0
 
 
 def available_methods() -> list:
@@ -229,18 +311,22 @@ def neighbour_agreement(features, labels, k: int = 8, queries=None) -> float:
 
 
 def compare_layers(model, images, labels, layers, method: str = "tsne", seed: int = 0, k: int = 5,
-                   pool: str = "avg", **kwargs) -> dict:
+                   pool: str = "avg", batch_size=None, **kwargs) -> dict:
     """For each layer: features, 2-D map and kNN accuracy in the map.  Lesson 2.
 
-    Returns ``{layer: {"points": (n, 2), "knn_accuracy": float, "dims": d}}``; the network runs
-    once per layer and the results are cached.  ``pool`` reduces a conv layer's maps as in
+    Returns ``{layer: {"points": (n, 2), "knn_accuracy": float, "dims": d}}``.  The network
+    runs once for all the layers whose features are not cached yet (one sub-model with an
+    output per layer, ``batch_size`` images at a time as in :func:`extract_features`), and
+    features and maps are cached.  ``pool`` reduces a conv layer's maps as in
     :func:`extract_features`: ``"avg"`` asks what its channels respond to, ``"flatten"`` keeps
     where as well.
     """
     model = _checks.model(model)
+    layers = _checks.nonempty("layers", list(layers), "name at least one layer, e.g. ['embedding']")
+    _cache_in_one_pass(model, images, [_layer_name(model, lyr) for lyr in layers], pool, batch_size)
     out = {}
-    for layer in _checks.nonempty("layers", list(layers), "name at least one layer, e.g. ['embedding']"):
-        f = cached_features(model, images, layer, pool=pool)
+    for layer in layers:
+        f = cached_features(model, images, layer, pool=pool, batch_size=batch_size)
         pts = cached_embedding(f, method, seed, **kwargs)
         out[layer] = {"points": pts, "knn_accuracy": knn_accuracy(pts, labels, k), "dims": f.shape[1]}
     return out

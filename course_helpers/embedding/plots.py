@@ -76,14 +76,20 @@ def grid_mosaic(points, images, grid=None) -> np.ndarray:
     return canvas
 
 
-def plot_embedding_grid(points, images, grid=None, title=None, size: float = 7.0):
+def plot_embedding_grid(points, images, grid=None, title=None, size: float = 7.0, cell: int = 64):
     """The CS231n picture: the map with thumbnails snapped to a grid, none overlapping.  Lesson 2.
 
-    ``size`` is the figure's width in inches."""
+    ``size`` is the figure's width in inches.  Images larger than ``cell`` pixels are shrunk
+    to ``cell`` x ``cell`` first (200 photos of 224 px would make a picture of 3360 px a side,
+    most of it never shown)."""
     import matplotlib.pyplot as plt
 
     size = _checks.number("size", size, positive=True)
-    mosaic = grid_mosaic(points, images, grid)
+    cell = _checks.integer("cell", cell, low=1)
+    imgs = np.asarray(images)
+    if imgs.ndim == 4 and max(imgs.shape[1:3]) > cell:
+        imgs = np.stack([_data.resize_image(im, (cell, cell)) for im in imgs])
+    mosaic = grid_mosaic(points, imgs, grid)
     fig, ax = plt.subplots(figsize=(size, size * mosaic.shape[0] / mosaic.shape[1]))
     ax.imshow(mosaic, interpolation="bilinear")
     ax.axis("off")

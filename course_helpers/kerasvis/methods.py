@@ -66,7 +66,8 @@ class Toolbox:
     """tf-keras-vis's visualizers for one model, all built on one shared logits view.
 
     ``ch.kerasvis.toolbox(model)`` returns the same object every time for the same model.
-    Lesson 5.
+    It holds the model only by a weak reference (``box.model()``), so a model the learner
+    deletes is not kept alive by its toolbox.  Lesson 5.
     """
 
     def __init__(self, model):
@@ -76,7 +77,8 @@ class Toolbox:
         from tf_keras_vis.saliency import Saliency
         from tf_keras_vis.scorecam import Scorecam
 
-        self.model = model = _checks.model(model)
+        model = _checks.model(model)
+        self.model = weakref.ref(model)   # a strong one would keep its toolbox's key alive
         self.logits = _models.logits_model(model)   # shares weights; nothing is copied
         self.saliency = Saliency(self.logits, clone=False)
         self.gradcam = Gradcam(self.logits, clone=False)
@@ -127,8 +129,32 @@ def _classes(model, class_index, n) -> list:
     return [_checks.check_class(model, class_index)] * n
 
 
+def _in_pieces(batch, classes, batch_size, run) -> np.ndarray:
+    """``run(images, classes)`` on pieces of at most ``batch_size`` images (None: all at once),
+    the maps joined.  tf-keras-vis keeps a whole batch's activations for its gradients: for
+    VGG16 at 224 px that is about a tenth of a gigabyte per photo."""
+    if batch_size is None:
+        return run(batch, classes)
+    size = _checks.integer("batch_size", batch_size, low=1)
+    return np.concatenate([run(batch[s:s + size], classes[s:s + size])
+                           for s in range(0, len(batch), size)])
+
+
+def _imagenet_cam_layer(model):
+    """``ch.models.imagenet_layers(model)["cam"]`` for VGG16, VGG19 and ResNet50 (when the
+    model has that layer), else None."""
+    try:
+        name = _models.imagenet_layers(model)["cam"]
+    except ValueError:
+        return None
+    return name if any(lyr.name == name for lyr in model.layers) else None
+
+
 def cam_layer(model, layer=None) -> str:
-    """The layer whose output Grad-CAM/Score-CAM weigh: by default the last conv's activation.
+    """The layer whose output Grad-CAM/Score-CAM weigh.  By default: for VGG16, VGG19 and
+    ResNet50 ``ch.models.imagenet_layers(model)["cam"]`` (ResNet50's ``conv5_block3_out``, the
+    last block after its residual sum and ReLU, not the BN before the sum), for any other model
+    the last conv's activation.
 
     A conv layer's name (or index) means its activation (after BN and ReLU,
     ``ch.graph.activation_layer``); any other layer must have a spatial output
@@ -136,6 +162,8 @@ def cam_layer(model, layer=None) -> str:
     """
     model = _checks.model(model)
     convs = _graph.conv_layer_names(model)
+    if layer is None:
+        layer = _imagenet_cam_layer(model)
     if layer is None:
         if not convs:
             raise ValueError(f"{model.name} has no Conv2D layer, so Grad-CAM has nothing to weigh.")
@@ -166,12 +194,14 @@ def _quiet_keras():
 
 # --------------------------------------------------------------------------- attribution maps
 def saliency(model, images, class_index, smooth_samples: int = 0, smooth_noise: float = 0.2,
-             seed: int = 0, normalize: bool = True) -> np.ndarray:
+             seed: int = 0, normalize: bool = True, batch_size=None) -> np.ndarray:
     """tf-keras-vis ``Saliency`` (5.1): |d score / d pixel|, max over RGB, scaled to [0, 1].
 
     ``smooth_samples > 0`` gives SmoothGrad: the average over that many noisy copies, noise
     ``smooth_noise`` x (max - min) of the image.  The score is the class score before the
-    softmax.  Returns (H, W) for one image, (n, H, W) for a batch.  Lesson 5.1.
+    softmax.  ``batch_size`` images go through the network at once (None: all; see
+    :func:`compare_methods`); SmoothGrad's noise is drawn from ``seed`` for each such piece.
+    Returns (H, W) for one image, (n, H, W) for a batch.  Lesson 5.1.
     """
     from tf_keras_vis.utils.scores import CategoricalScore
 
@@ -180,25 +210,32 @@ def saliency(model, images, class_index, smooth_samples: int = 0, smooth_noise: 
     smooth_samples = _checks.integer("smooth_samples", smooth_samples, low=0)
     smooth_noise = _checks.number("smooth_noise", smooth_noise, low=0)
     seed = _checks.integer("seed", seed, low=0)
-    # tf-keras-vis draws SmoothGrad's noise from NumPy's global generator: seed it for these
-    # maps only, and give the learner's own random stream back afterwards
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        maps = toolbox(model).saliency(CategoricalScore(classes), batch,
-                                       smooth_samples=smooth_samples, smooth_noise=smooth_noise,
-                                       normalize_map=bool(normalize))
-    finally:
-        np.random.set_state(state)
-    maps = np.asarray(maps, dtype=np.float32)
+    vis = toolbox(model).saliency
+
+    def run(piece, piece_classes):
+        # tf-keras-vis draws SmoothGrad's noise from NumPy's global generator: seed it for
+        # these maps only, and give the learner's own random stream back afterwards
+        state = np.random.get_state()
+        np.random.seed(seed)
+        try:
+            out = vis(CategoricalScore(piece_classes), piece, smooth_samples=smooth_samples,
+                      smooth_noise=smooth_noise, normalize_map=bool(normalize))
+        finally:
+            np.random.set_state(state)
+        return np.asarray(out, dtype=np.float32).reshape(piece.shape[:3])
+
+    maps = _in_pieces(batch, classes, batch_size, run)
     return maps[0] if single else maps
 
 
-def gradcam(model, images, class_index, layer=None, plus_plus: bool = False) -> np.ndarray:
+def gradcam(model, images, class_index, layer=None, plus_plus: bool = False,
+            batch_size=None) -> np.ndarray:
     """tf-keras-vis ``Gradcam`` (or ``GradcamPlusPlus``) at ``layer``, upsampled, in [0, 1].
 
-    ``layer`` defaults to the last conv layer's activation (see :func:`cam_layer`).  Returns
-    (H, W) for one image, (n, H, W) for a batch.  Lesson 5.
+    ``layer`` defaults to the last conv layer's activation (see :func:`cam_layer`); for VGG16
+    and ResNet50 pass ``ch.models.imagenet_layers(model)["cam"]``.  ``batch_size`` images go
+    through the network at once (None: all).  Returns (H, W) for one image, (n, H, W) for a
+    batch.  Lesson 5 (and its ImageNet part).
     """
     from tf_keras_vis.utils.scores import CategoricalScore
 
@@ -206,32 +243,37 @@ def gradcam(model, images, class_index, layer=None, plus_plus: bool = False) -> 
     classes = _classes(model, class_index, len(batch))
     box = toolbox(model)
     vis = box.gradcam_plus_plus if plus_plus else box.gradcam
-    maps = vis(CategoricalScore(classes), batch, penultimate_layer=cam_layer(model, layer),
-               seek_penultimate_conv_layer=False)
-    maps = np.nan_to_num(np.asarray(maps, dtype=np.float32))
+    name = cam_layer(model, layer)
+    maps = _in_pieces(batch, classes, batch_size, lambda piece, piece_classes: np.asarray(
+        vis(CategoricalScore(piece_classes), piece, penultimate_layer=name,
+            seek_penultimate_conv_layer=False), dtype=np.float32).reshape(piece.shape[:3]))
+    maps = np.nan_to_num(maps)
     return maps[0] if single else maps
 
 
-def gradcam_plus_plus(model, images, class_index, layer=None) -> np.ndarray:
+def gradcam_plus_plus(model, images, class_index, layer=None, batch_size=None) -> np.ndarray:
     """tf-keras-vis ``GradcamPlusPlus``; see :func:`gradcam`.  Lesson 5."""
-    return gradcam(model, images, class_index, layer=layer, plus_plus=True)
+    return gradcam(model, images, class_index, layer=layer, plus_plus=True,
+                   batch_size=batch_size)
 
 
-def layercam(model, images, class_index, layer=None) -> np.ndarray:
+def layercam(model, images, class_index, layer=None, batch_size=None) -> np.ndarray:
     """tf-keras-vis ``Layercam`` (Jiang et al. 2021) at ``layer``, upsampled, in [0, 1].
 
     Grad-CAM weighs each channel by its gradient averaged over the positions; LayerCAM weighs
     each position of each channel by its own positive gradient, ReLU(sum_k ReLU(dS/dA_k) * A_k),
-    which keeps finer detail at early layers.  Returns (H, W) or (n, H, W).  Lesson 5.
+    which keeps finer detail at early layers.  ``batch_size`` as in :func:`gradcam`.  Returns
+    (H, W) or (n, H, W).  Lesson 5.
     """
     from tf_keras_vis.utils.scores import CategoricalScore
 
     batch, single = _batch(model, images)
     classes = _classes(model, class_index, len(batch))
-    maps = toolbox(model).layercam(CategoricalScore(classes), batch,
-                                   penultimate_layer=cam_layer(model, layer),
-                                   seek_penultimate_conv_layer=False)
-    maps = np.nan_to_num(np.asarray(maps, dtype=np.float32))
+    vis, name = toolbox(model).layercam, cam_layer(model, layer)
+    maps = _in_pieces(batch, classes, batch_size, lambda piece, piece_classes: np.asarray(
+        vis(CategoricalScore(piece_classes), piece, penultimate_layer=name,
+            seek_penultimate_conv_layer=False), dtype=np.float32).reshape(piece.shape[:3]))
+    maps = np.nan_to_num(maps)
     return maps[0] if single else maps
 
 
@@ -256,11 +298,14 @@ def scorecam(model, images, class_index, layer=None, max_n=None, batch_size: int
 
 
 def compare_methods(model, images, class_index, methods=METHODS, layer=None,
-                    smooth_samples: int = 20, seed: int = 0) -> dict:
+                    smooth_samples: int = 20, seed: int = 0, batch_size=None) -> dict:
     """Maps of several tf-keras-vis methods for the same images and classes.  Lesson 5.
 
-    Returns ``{method name: maps (n, H, W)}`` with names from :data:`METHODS`; cached, so a
-    widget that switches between them computes each once.
+    ``layer`` is the CAM methods' layer (passed as ``penultimate_layer=`` with
+    ``seek_penultimate_conv_layer=False``; default :func:`cam_layer`'s); ``batch_size`` images
+    go through the network at once (None: all; 1 keeps VGG16 on photos within Binder's
+    memory).  Returns ``{method name: maps (n, H, W)}`` with names from :data:`METHODS`;
+    cached, so a widget that switches between them computes each once.
     """
     batch, _ = _batch(model, images)
     classes = _classes(model, class_index, len(batch))
@@ -269,17 +314,22 @@ def compare_methods(model, images, class_index, methods=METHODS, layer=None,
     if unknown:
         raise ValueError(f"Unknown method(s) {unknown}; choose from {list(METHODS)}.")
     layer = None if layer is None else cam_layer(model, layer)
+    if batch_size is not None:
+        batch_size = _checks.integer("batch_size", batch_size, low=1)
+    per = {"batch_size": batch_size}
     run = {
-        "Saliency": lambda: saliency(model, batch, classes),
-        "SmoothGrad": lambda: saliency(model, batch, classes, smooth_samples=smooth_samples, seed=seed),
-        "Grad-CAM": lambda: gradcam(model, batch, classes, layer=layer),
-        "Grad-CAM++": lambda: gradcam_plus_plus(model, batch, classes, layer=layer),
-        "Layer-CAM": lambda: layercam(model, batch, classes, layer=layer),
-        "Score-CAM": lambda: scorecam(model, batch, classes, layer=layer),
+        "Saliency": lambda: saliency(model, batch, classes, **per),
+        "SmoothGrad": lambda: saliency(model, batch, classes, smooth_samples=smooth_samples,
+                                       seed=seed, **per),
+        "Grad-CAM": lambda: gradcam(model, batch, classes, layer=layer, **per),
+        "Grad-CAM++": lambda: gradcam_plus_plus(model, batch, classes, layer=layer, **per),
+        "Layer-CAM": lambda: layercam(model, batch, classes, layer=layer, **per),
+        "Score-CAM": lambda: _in_pieces(batch, classes, batch_size, lambda piece, piece_classes:
+                                        scorecam(model, piece, piece_classes, layer=layer)),
     }
     out = {}
     for name in methods:
         key = ("kerasvis", name, _widgets.model_key(model), _widgets.array_key(batch),
-               tuple(classes), layer, smooth_samples, seed)
+               tuple(classes), layer, smooth_samples, seed, batch_size)
         out[name] = _widgets.cached(key, run[name])
     return out

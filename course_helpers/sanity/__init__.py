@@ -8,8 +8,10 @@ claim testable in three ways, one module each:
   layer down; a map that barely changes is showing the image, not the model.
 * **Measuring explanations**, :mod:`.metrics`: :func:`deletion_curve` and :func:`insertion_curve`
   (Petsiuk et al. 2018) and :func:`pointing_game` (Zhang et al. 2016) on shapes with known
-  masks, combined by :func:`evaluate_explanations`; ROAD's noisy linear imputation
-  (Rong et al. 2022), :mod:`.road`; every method ranked under each metric, :mod:`.ranking`.
+  masks, combined by :func:`evaluate_explanations`, against the baselines :func:`random_map`
+  and :func:`centre_map` (:func:`worse_than` names the methods a baseline beats); ROAD's noisy
+  linear imputation (Rong et al. 2022), :mod:`.road`; every method ranked under each metric,
+  :mod:`.ranking`.
 * **Data randomization** (Adebayo et al. 2018), :mod:`.labels`: ``course-cnn-shuffled`` learned
   shuffled labels (:func:`shuffle_labels`, :func:`load_shuffled_model`);
   :func:`data_randomization` compares maps on it and on ``course-cnn`` (Spearman, :func:`ssim`).
@@ -20,8 +22,8 @@ claim testable in three ways, one module each:
 :mod:`.plots` draws the results.
 """
 from .labels import SHUFFLED_CNN, data_randomization, load_shuffled_model, shuffle_labels, ssim
-from .metrics import (Curve, deletion_curve, evaluate_explanations, format_table,
-                      insertion_curve, pointing_game, random_map)
+from .metrics import (Curve, centre_map, deletion_curve, evaluate_explanations, format_table,
+                      insertion_curve, pointing_game, random_map, worse_than)
 from .plots import (plot_curves, plot_map_grid, plot_overlays, plot_randomization,
                     plot_randomization_maps)
 from .randomization import (all_methods, attribution_methods, cascade_order,
@@ -34,9 +36,10 @@ from .shortcut import (CORNERS, MARK_COLOUR, MARK_MARGIN, MARK_SIZE, SHORTCUT_CL
                        shortcut_test_sets)
 
 __all__ = [
-    "Curve", "deletion_curve", "evaluate_explanations", "format_table", "insertion_curve",
-    "pointing_game", "random_map", "plot_curves", "plot_map_grid", "plot_overlays",
-    "plot_randomization", "plot_randomization_maps", "all_methods", "attribution_methods",
+    "Curve", "centre_map", "deletion_curve", "evaluate_explanations", "format_table",
+    "insertion_curve", "pointing_game", "random_map", "worse_than", "plot_curves",
+    "plot_map_grid", "plot_overlays", "plot_randomization", "plot_randomization_maps",
+    "all_methods", "attribution_methods",
     "cascade_order", "cascading_randomization", "edge_map", "randomize_layers", "randomized",
     "spearman", "standard_methods", "CORNERS", "MARK_COLOUR", "MARK_MARGIN", "MARK_SIZE",
     "SHORTCUT_CLASS", "add_shortcut_mark", "cue_recovery", "shortcut_mask", "shortcut_report",

@@ -1,7 +1,9 @@
 """Measuring explanations on images whose objects are known.  Lesson 8.
 
 :func:`deletion_curve` and :func:`insertion_curve` (Petsiuk et al. 2018), :func:`pointing_game`
-(Zhang et al. 2016), combined over methods and images by :func:`evaluate_explanations`.
+(Zhang et al. 2016), combined over methods and images by :func:`evaluate_explanations`; the
+two baselines that never look at the model, :func:`random_map` and :func:`centre_map`, and
+:func:`worse_than`, the methods a baseline beats.
 """
 from __future__ import annotations
 
@@ -190,8 +192,126 @@ def format_table(rows, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _map_shape(images) -> tuple:
+    """(n, h, w) of a batch of images (n, H, W, C) or grayscale images / maps (n, H, W)."""
+    if images is None or isinstance(images, (str, dict)):
+        raise TypeError(f"images must be an array of images (n, H, W, 3) or (n, H, W), got "
+                        f"{images!r:.60}.")
+    try:
+        arr = images if hasattr(images, "shape") else np.asarray(images)
+    except ValueError:
+        raise ValueError("images have different sizes: give a batch of one size, e.g. "
+                         "ch.data.make_shapes(...)[0] or np.stack(images).") from None
+    shape = tuple(arr.shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(f"Expected a batch of images (n, H, W, 3) or (n, H, W), got shape "
+                         f"{shape}: for one image use image[None].")
+    if len(shape) == 3 and shape[-1] in (3, 4) and shape[0] > 4:
+        raise ValueError(f"Expected a batch of images (n, H, W, 3), got shape {shape}: "
+                         "for one image use image[None] or a list [image].")
+    if min(shape[:3]) < 1:
+        raise ValueError(f"images has shape {shape}: pass at least one image of at least "
+                         "one pixel.")
+    return int(shape[0]), int(shape[1]), int(shape[2])
+
+
 def random_map(model, images, classes, seed: int = 0) -> np.ndarray:
-    """A map of random numbers: the baseline every explanation should beat.  Lesson 8."""
+    """A map of random numbers: the baseline every explanation should beat.  Lesson 8.
+
+    Used in lesson 04, "Does it look at the object?", and in lesson 08, "2 · Measuring
+    explanations" (the tables of :func:`evaluate_explanations` and ``metric_table``).
+    """
     _checks.model(model)
-    n, h, w = len(images), images.shape[1], images.shape[2]
+    n, h, w = _map_shape(images)
     return np.random.default_rng(seed).random((n, h, w)).astype(np.float32)
+
+
+def centre_map(model, images, classes) -> np.ndarray:
+    """A round bump at the image centre, the same for every image: the baseline that never
+    looks at the model but, on objects that sit near the centre, often points at them.
+
+    A Gaussian of ``sigma = side / 8`` (``side`` the shorter of height and width) centred on
+    pixel ``(h // 2, w // 2)``, with peak 1; float32 of shape (n, h, w), one map per image
+    (``model`` and ``classes`` are not used beyond the check of ``model``, so it fits
+    :func:`evaluate_explanations` as a method, like :func:`random_map`).
+
+    Written out in lesson 04, "Does it look at the object?"; a baseline in lesson 08,
+    "2 · Measuring explanations".
+    """
+    _checks.model(model)
+    n, h, w = _map_shape(images)
+    yy, xx = np.mgrid[:h, :w]
+    sigma = min(h, w) / 8
+    bump = np.exp(-((yy - h // 2) ** 2 + (xx - w // 2) ** 2) / (2 * sigma ** 2))
+    return np.repeat(bump[None], n, axis=0).astype(np.float32)
+
+
+#: Whether a higher score is better, for each column of :func:`evaluate_explanations`' rows.
+HIGHER_IS_BETTER = {"deletion AUC": False, "insertion AUC": True, "pointing game": True}
+
+
+def _directions(metrics, columns) -> dict:
+    """{column: higher is better} from ``metrics`` (None, names, or a mapping to a bool or to
+    a ``METRICS``-style tuple whose first item is the bool)."""
+    if metrics is None:
+        metrics = [c for c in columns if c != "method"]
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if isinstance(metrics, dict):
+        out = {k: (v[0] if isinstance(v, tuple) else v) for k, v in metrics.items()}
+    else:
+        out = {}
+        for m in metrics:
+            if m not in HIGHER_IS_BETTER:
+                raise ValueError(f"worse_than does not know whether a higher {m!r} is better: "
+                                 "for a metric_table pass metrics=ch.sanity.METRICS, or give "
+                                 "{column: True if higher is better}.")
+            out[m] = HIGHER_IS_BETTER[m]
+    if not out:
+        raise ValueError("No metric to compare: the rows have no column besides 'method'.")
+    for m, higher in out.items():
+        if not isinstance(higher, (bool, np.bool_)):
+            raise TypeError(f"metrics[{m!r}] must say whether a higher score is better "
+                            f"(True or False), got {higher!r}.")
+    return out
+
+
+def worse_than(rows, baseline: str = "random map", metrics=None) -> dict:
+    """The methods that score worse than ``baseline`` under each metric: ``{metric: [methods]}``
+    (in the rows' order; a tie is not worse; the baseline's own row is left out).
+
+    ``rows``: a table of :func:`evaluate_explanations` or ``metric_table`` (one dict per method,
+    with its ``"method"``).  ``metrics``: the columns to compare; ``None`` means every column of
+    an :func:`evaluate_explanations` table (directions from :data:`HIGHER_IS_BETTER`); for a
+    ``metric_table`` pass ``ch.sanity.METRICS`` (or some of its items), whose first entry says
+    whether higher is better; or a dict ``{column: higher_is_better}``.
+
+    Used in lesson 08, "Metrics that can disagree: grey, blur and ROAD" (worse than the random
+    map) and "In plain code: a deletion curve" (beaten by the centre bump).
+    """
+    rows = list(rows) if rows is not None else []
+    if not rows or not all(isinstance(r, dict) and "method" in r for r in rows):
+        raise ValueError("rows must be a non-empty list of dicts with a 'method' key, e.g. "
+                         "ch.sanity.evaluate_explanations(...) or ch.sanity.metric_table(...).")
+    names = [r["method"] for r in rows]
+    if names.count(baseline) != 1:
+        where = "is not among" if baseline not in names else "appears more than once in"
+        raise ValueError(f"baseline {baseline!r} {where} the methods: "
+                         f"{', '.join(map(str, names))}. Add it to the methods (e.g. "
+                         "ch.sanity.random_map) or name its row.")
+    base = rows[names.index(baseline)]
+    out = {}
+    for metric, higher in _directions(metrics, list(rows[0])).items():
+        for r in rows:
+            if metric not in r:
+                raise ValueError(f"Row {r['method']!r} has no column {metric!r}; columns: "
+                                 f"{', '.join(r)}.")
+            value = r[metric]
+            if not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or isinstance(value, bool) or not np.isfinite(value):
+                raise ValueError(f"{r['method']!r} scores {value!r} under {metric!r}: "
+                                 "worse_than compares finite numbers.")
+        ref = base[metric]
+        out[metric] = [r["method"] for r in rows if r is not base
+                       and (r[metric] < ref if higher else r[metric] > ref)]
+    return out

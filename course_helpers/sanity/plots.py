@@ -81,12 +81,47 @@ def plot_randomization_maps(result, image_index: int = 0):
     return plot_map_grid(maps, col_titles=result["steps"])
 
 
+def _mean_curve(curves, where: str):
+    """``curves`` itself if it is one Curve; else the mean of a list of curves with the same
+    fractions (one per image): mean probability at each step, mean area (the same number as
+    the area under the mean curve, the trapezoid rule being linear)."""
+    from .metrics import Curve
+
+    if isinstance(curves, Curve):
+        return curves
+    curves = list(curves) if isinstance(curves, (list, tuple)) else [curves]
+    if not curves or not all(isinstance(c, Curve) for c in curves):
+        raise TypeError(f"{where} must be a Curve (ch.sanity.deletion_curve or insertion_curve) "
+                        "or a non-empty list of them (one per image), got "
+                        f"{[type(c).__name__ for c in curves] or 'an empty list'}.")
+    frac = np.asarray(curves[0].fraction, dtype=np.float64)
+    if any(np.shape(c.fraction) != frac.shape or not np.allclose(c.fraction, frac) for c in curves):
+        raise ValueError(f"{where}: the curves were computed with different steps; compute them "
+                         "with the same steps= to average them.")
+    return Curve(frac, np.mean([np.asarray(c.probability, np.float64) for c in curves], axis=0),
+                 float(np.mean([c.auc for c in curves])))
+
+
 def plot_curves(curves: dict, title: str = ""):
-    """Deletion and insertion curves side by side; ``curves = {method: (deletion, insertion)}``."""
+    """Deletion and insertion curves side by side; ``curves = {method: (deletion, insertion)}``.
+
+    Each of ``deletion`` and ``insertion`` is one Curve, or a list of curves (one per image,
+    the same ``steps``), drawn as their mean, the legend giving the mean area.  Lesson 8 (one
+    shape; its ImageNet part, the mean over the photos).
+    """
     import matplotlib.pyplot as plt
 
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must be a non-empty dict {method: (deletion, insertion)}, e.g. "
+                         "{'saliency': (ch.sanity.deletion_curve(...), ch.sanity.insertion_curve(...))}.")
+    pairs = {}
+    for name, pair in curves.items():
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or hasattr(pair, "auc"):
+            raise ValueError(f"curves[{name!r}] must be a pair (deletion, insertion).")
+        pairs[name] = (_mean_curve(pair[0], f"curves[{name!r}][0]"),
+                       _mean_curve(pair[1], f"curves[{name!r}][1]"))
     fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.0), sharey=True)
-    for name, (dele, ins) in curves.items():
+    for name, (dele, ins) in pairs.items():
         axes[0].plot(dele.fraction, dele.probability, label=f"{name} ({dele.auc:.2f})")
         axes[1].plot(ins.fraction, ins.probability, label=f"{name} ({ins.auc:.2f})")
     axes[0].set_title("deletion: lower area is better")
@@ -99,5 +134,3 @@ def plot_curves(curves: dict, title: str = ""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
