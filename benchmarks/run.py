@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 
 import course_helpers as ch  # noqa: E402  (before TensorFlow: it selects tf-keras)
 from course_helpers import _checks  # noqa: E402
+from course_helpers.tools import stand_ins  # noqa: E402  (the stand-ins and the part runner)
 import tensorflow as tf  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -614,22 +615,6 @@ def format_memory(rows) -> str:
     return "\n".join(lines)
 
 
-def _tree_rss(proc) -> int:
-    import psutil
-
-    total = 0
-    try:
-        procs = [proc] + proc.children(recursive=True)
-    except psutil.Error:
-        return 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
 def _peak_rss() -> int:
     """This process's peak resident memory in bytes.  Linux's ``VmHWM`` belongs to the process
     image: ``ru_maxrss`` of a child started with fork + exec starts at the *parent's* size (a
@@ -655,7 +640,7 @@ import os, resource, sys, threading, time, json
 os.environ["COURSE_QUICK"] = "1"; os.environ["MPLBACKEND"] = "Agg"
 import nbformat, psutil
 from nbclient import NotebookClient
-{inspect.getsource(_tree_rss)}
+{inspect.getsource(stand_ins._tree_rss)}
 nb = nbformat.read({str(path)!r}, as_version=4)
 client = NotebookClient(nb, timeout={timeout}, kernel_name="python3",
                         resources={{"metadata": {{"path": {str(Path(path).parent)!r}}}}})
@@ -666,7 +651,7 @@ def poll():
         pid = getattr(getattr(km, "provisioner", None), "pid", None) if km else None
         if pid:
             try:
-                peak[0] = max(peak[0], _tree_rss(psutil.Process(pid)))
+                peak[0] = max(peak[0], _tree_rss(pid))
             except psutil.Error:
                 pass
         time.sleep(0.1)
@@ -737,7 +722,6 @@ def vgg_peak_mb(notebook: str, timeout: int = 900, keras_home=None) -> dict:
 def bench_parts(paths, keras_home, cache, models=PART_MODELS, log=print) -> tuple:
     """Each lesson's ImageNet part in full mode, once per model, from the stand-in weights and
     photo set (``course_helpers.tools.stand_ins``): memory rows and per-cell timing rows."""
-    from course_helpers.tools import stand_ins
 
     memory, cells = [], []
     for p in paths:
@@ -778,7 +762,6 @@ def format_cells(rows) -> str:
 def bench_memory(notebooks=None, vgg: bool = True, log=print) -> tuple:
     """Peak memory rows: each notebook in quick mode (course-cnn), each lesson's ImageNet part
     in full mode with each model, and lesson 06's VGG19 cell; and the ImageNet cells' times."""
-    from course_helpers.tools import stand_ins
 
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if notebooks:
