@@ -221,6 +221,40 @@ def test_deletion_and_insertion_match_a_plain_loop(tiny_model, rng):
     assert blur.probability[0] == pytest.approx(p_blur, abs=1e-5)
 
 
+def test_curves_send_large_images_in_small_batches(rng):
+    """A curve's steps + 1 images go through at most ch.activations.BATCH_PIXELS pixels at a
+    time (VGG16's 13 photos of a 12-step curve at once overflow 2 GB), with the same numbers."""
+    import tf_keras as keras
+    from course_helpers import activations
+
+    seen = []
+
+    class Count(keras.layers.Layer):
+        def call(self, x):
+            seen.append(x.shape[0])      # eager calls: the batch's size
+            return x
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((448, 448, 3))
+    x = Count()(inp)
+    x = keras.layers.Conv2D(2, 5, strides=4, activation="tanh")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inp, out)
+    img = rng.uniform(0, 1, (448, 448, 3)).astype(np.float32)
+    sal = rng.random((448, 448))
+    seen.clear()
+    dele = sanity.deletion_curve(model, img, 1, sal, steps=6, baseline=0.5)
+    cap = activations.BATCH_PIXELS // (448 * 448)
+    assert seen and max(seen) == cap and sum(seen) == 7, seen
+    grey = np.full_like(img, 0.5)
+    np.testing.assert_allclose(dele.probability, _loop_curve(model, img, 1, sal, 6, img, grey),
+                               atol=1e-5)
+    seen.clear()
+    sanity.insertion_curve(model, img, 1, sal, steps=6, batch_size=1)
+    assert set(seen) == {1}
+
+
 def test_curve_errors_and_coarse_maps(tiny_model, rng):
     img = rng.uniform(0, 1, (16, 16, 3)).astype(np.float32)
     coarse = sanity.deletion_curve(tiny_model, img, 0, rng.random((4, 4)), steps=4)

@@ -293,13 +293,16 @@ def test_worse_than_on_a_hand_made_table():
         loop[metric] = [r["method"] for r in full if r["method"] != "random map"
                         and (r[metric] < .5 if higher else r[metric] > .5)]
     assert sanity.worse_than(full, metrics=sanity.METRICS) == loop
+    assert sanity.worse_than(full) == loop                  # the names alone say the directions
+    assert sanity.worse_than(table, "random map") == {"deletion (grey)": ["x"],
+                                                      "ROAD least relevant first": ["y"]}
     assert sum(map(len, loop.values())) == 6
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"baseline": "centre bump"}, ValueError,
      "'centre bump' is not among the methods: a, random map"),
-    ({"metrics": ["accuracy"]}, ValueError, "pass metrics=ch.sanity.METRICS"),
+    ({"metrics": ["accuracy"]}, ValueError, "higher 'accuracy' is better: it knows"),
     ({"metrics": {"deletion AUC": "lower"}}, TypeError, "True or False"),
     ({"metrics": ["insertion AUC"]}, ValueError, "no column 'insertion AUC'"),
 ])

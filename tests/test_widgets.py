@@ -14,6 +14,25 @@ def test_cached_computes_once_per_key():
     assert widgets.array_key(np.zeros(3)) == widgets.array_key(np.zeros(3))
 
 
+def test_array_key_sees_every_value_of_a_large_photo_set():
+    """A change anywhere in 40 photos of 224 px (24 MB) gives a new key, so an edited photo set
+    never reuses activations cached for the old one; equal contents give equal keys."""
+    rng = np.random.default_rng(0)
+    photos = rng.random((40, 224, 224, 3), dtype=np.float32)
+    key = widgets.array_key(photos)
+    assert widgets.array_key(photos.copy()) == key
+    assert widgets.array_key(np.asfortranarray(photos)) == key          # same values, other layout
+    for where in [(0, 0, 0, 0), (20, 100, 7, 1), (39, 223, 223, 2)]:   # head, middle block, tail
+        edited = photos.copy()
+        edited[where] += 1e-3
+        assert widgets.array_key(edited) != key, where
+    swapped = photos.copy()
+    swapped[[30, 31]] = swapped[[31, 30]]                               # two photos trade places
+    assert widgets.array_key(swapped) != key
+    assert widgets.array_key(photos.reshape(20, 448, 224, 3)) != key      # same bytes, other shape
+    assert widgets.array_key(photos.astype(np.float64)) != key
+
+
 def test_forget_model_drops_only_that_models_results():
     a, b = object.__new__(type("A", (), {})), object.__new__(type("B", (), {}))
     ka, kb = widgets.model_key(a), widgets.model_key(b)

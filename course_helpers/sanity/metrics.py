@@ -12,6 +12,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks
+from .. import activations as _acts
+from .. import occlusion as _occlusion
 from .. import plotting as _plotting
 
 def _as_maps(maps, n, shape):
@@ -75,6 +77,10 @@ def _curve(model, image, class_index, saliency, steps, start, end, batch_size):
     img = _checks.image_for(model, image)
     c = _checks.check_class(model, class_index)
     steps = _checks.integer("steps", steps, low=1)
+    # the steps + 1 images of a curve go through in batches of at most 4 photos of 224 px:
+    # all 13 of a 12-step VGG16 curve at once would overflow Binder's 2 GB
+    batch_size = _occlusion.batch_limit(img.shape, _checks.integer("batch_size", batch_size, low=1),
+                                        _acts.BATCH_PIXELS)
     sal = _check_map(saliency, img.shape[:2])
     a, b = start(img), end(img)
     h, w = img.shape[:2]
@@ -93,7 +99,9 @@ def deletion_curve(model, image, class_index, saliency, steps: int = 16, baselin
                    batch_size: int = 64) -> Curve:
     """Petsiuk et al.'s deletion metric: replace the most salient pixels first by ``baseline``
     (a grey level, or ``"blur"``) and follow the class probability.  A good map makes it fall
-    fast: a *low* area under the curve.  Lesson 8.
+    fast: a *low* area under the curve.  ``steps + 1`` images go through the network,
+    ``batch_size`` at a time (fewer for large images: at most
+    ``ch.activations.BATCH_PIXELS`` pixels, 4 photos of 224 px).  Lesson 8.
 
     Written out in lesson 08, "In plain code: a deletion curve".
     """
@@ -106,7 +114,7 @@ def insertion_curve(model, image, class_index, saliency, steps: int = 16, baseli
                     batch_size: int = 64) -> Curve:
     """Petsiuk et al.'s insertion metric: start from a blurred copy and put the original pixels
     back, most salient first.  A good map makes the probability rise fast: a *high* area.
-    Lesson 8.
+    Batches as in :func:`deletion_curve`.  Lesson 8.
 
     Written out in lesson 08, "In plain code: a deletion curve".
     """
@@ -260,13 +268,16 @@ def _directions(metrics, columns) -> dict:
     if isinstance(metrics, dict):
         out = {k: (v[0] if isinstance(v, tuple) else v) for k, v in metrics.items()}
     else:
+        from .ranking import METRICS
+
+        known = {**HIGHER_IS_BETTER, **{name: spec[0] for name, spec in METRICS.items()}}
         out = {}
         for m in metrics:
-            if m not in HIGHER_IS_BETTER:
+            if m not in known:
                 raise ValueError(f"worse_than does not know whether a higher {m!r} is better: "
-                                 "for a metric_table pass metrics=ch.sanity.METRICS, or give "
-                                 "{column: True if higher is better}.")
-            out[m] = HIGHER_IS_BETTER[m]
+                                 f"it knows {', '.join(known)}; for another column give "
+                                 "metrics={column: True if higher is better}.")
+            out[m] = known[m]
     if not out:
         raise ValueError("No metric to compare: the rows have no column besides 'method'.")
     for m, higher in out.items():
@@ -281,10 +292,10 @@ def worse_than(rows, baseline: str = "random map", metrics=None) -> dict:
     (in the rows' order; a tie is not worse; the baseline's own row is left out).
 
     ``rows``: a table of :func:`evaluate_explanations` or ``metric_table`` (one dict per method,
-    with its ``"method"``).  ``metrics``: the columns to compare; ``None`` means every column of
-    an :func:`evaluate_explanations` table (directions from :data:`HIGHER_IS_BETTER`); for a
-    ``metric_table`` pass ``ch.sanity.METRICS`` (or some of its items), whose first entry says
-    whether higher is better; or a dict ``{column: higher_is_better}``.
+    with its ``"method"``).  ``metrics``: the columns to compare, by name (None: every column
+    but ``"method"``), the direction of each known from :data:`HIGHER_IS_BETTER` (the columns of
+    :func:`evaluate_explanations`) or ``ch.sanity.METRICS`` (those of ``metric_table``, whose
+    first entry says whether higher is better); or a dict ``{column: higher_is_better}``.
 
     Used in lesson 08, "Metrics that can disagree: grey, blur and ROAD" (worse than the random
     map) and "In plain code: a deletion curve" (beaten by the centre bump).
