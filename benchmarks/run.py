@@ -719,6 +719,13 @@ def vgg_peak_mb(notebook: str, timeout: int = 900, keras_home=None) -> dict:
     return {"mb": res["maxrss"] / 2**20, "model": model, "seconds": res["seconds"], "error": ""}
 
 
+def _telling_line(source: str) -> str:
+    """A cell's first line that says what it does: past ``if ready:`` and comments."""
+    lines = [ln.strip() for ln in source.strip().splitlines()]
+    telling = [ln for ln in lines if ln and ln != "if ready:" and not ln.startswith("#")]
+    return (telling or lines or [""])[0]
+
+
 def bench_parts(paths, keras_home, cache, models=PART_MODELS, log=print) -> tuple:
     """Each lesson's ImageNet part in full mode, once per model, from the stand-in weights and
     photo set (``course_helpers.tools.stand_ins``): memory rows and per-cell timing rows."""
@@ -739,7 +746,7 @@ def bench_parts(paths, keras_home, cache, models=PART_MODELS, log=print) -> tupl
                            "mb": res["peak_mb"], "how": how})
             for k, c in enumerate(res["cells"], 1):
                 cells.append({"notebook": p.stem, "model": model, "cell": k,
-                              "first_line": c["source"].strip().splitlines()[0][:70],
+                              "first_line": _telling_line(c["source"])[:70],
                               "seconds": c["seconds"], "error": c["error"][:200]})
             log(f"  {p.stem} ImageNet part with {model}: {round(res['peak_mb'])} MB, cells "
                 f"{[c['seconds'] and round(c['seconds'], 1) for c in res['cells']]} "

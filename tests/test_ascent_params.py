@@ -151,24 +151,34 @@ def test_first_step_is_adam_on_tensorflows_gradient(course_model):
         np.testing.assert_allclose(one.images, P.to_image(p1, param, 64, 64).numpy(), atol=1e-6)
 
 
+#: The median gain each layer must reach with every parameterization.  conv2 is the exception
+#: the lesson shows: half its first 8 channels fire on flat grey or on noise already (3-6x at
+#: most), and the Fourier images' 1/f spectrum cannot drive its fine-texture channels as hard
+#: as free pixels: measured medians 12.3 (pixel), 9.3 (fft), 6.8 (fft+decorrelated) at 96
+#: steps, and 8.2 for fft+decorrelated at 256 steps.  conv1, conv3, conv4 reach 10x with each.
+LAYER_GAIN = {"conv1": 10, "conv2": 5, "conv3": 10, "conv4": 10}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYER_GAIN))
 @pytest.mark.parametrize("param", ascent.PARAMS)
-def test_every_parameterization_raises_its_layer_tenfold(course_model, param):
-    """conv4 channels 0..7 at render's defaults: the layer's median gain over max(grey start,
-    random image) is at least 10x (the bar of the pixel test in test_ascent.py), and the image
-    stays in [0, 1]."""
-    act = _act_model(course_model, "conv4")
+def test_every_parameterization_raises_its_layer_tenfold(course_model, param, layer):
+    """Channels 0..7 at render's defaults (96 steps): the layer's median gain over max(grey
+    start, random image) is at least 10x (the bar of the pixel test in test_ascent.py; conv2:
+    5x, see LAYER_GAIN), and the image stays in [0, 1]."""
+    act = _act_model(course_model, layer)
     grey = np.full((1, 64, 64, 3), 0.5, np.float32)
     random = np.random.default_rng(0).uniform(0, 1, (1, 64, 64, 3)).astype(np.float32)
     before, rand = (act.predict(z, verbose=0)[0].mean((0, 1)) for z in (grey, random))
     ratios = []
     for c in range(8):
-        res = ascent.render(course_model, ascent.channel("conv4", c), param=param, steps=96)
+        res = ascent.render(course_model, ascent.channel(layer, c), param=param, steps=96,
+                            progress=False)
         assert res.images.min() >= 0 and res.images.max() <= 1
         after = act.predict(res.images, verbose=0)[0, ..., c].mean()
         assert after == pytest.approx(res.score, rel=1e-4, abs=1e-4)
         ratios.append(after / max(before[c], rand[c], 1e-3))
-    print(param, "conv4 final / max(start, random):", np.round(ratios, 1))
-    assert np.median(ratios) >= 10, ratios
+    print(param, layer, "final / max(start, random):", np.round(ratios, 1))
+    assert np.median(ratios) >= LAYER_GAIN[layer], ratios
 
 
 def test_negative_image_turns_the_channel_off(course_model):
@@ -318,6 +328,26 @@ def test_recipe_table_reports_its_images(course_model, capsys):
     assert "conv4: smoothest: " in out and "highest activation: " in out
 
 
+def test_recipe_table_moves_reach_render_and_the_kept_measure(course_model):
+    """moves= (the random moves, sized for the picture) are those of render's recipes and of
+    the kept measure; recipes that are not render's (the lesson's pixel recipe) ignore them."""
+    moves = dict(jitter=6, scale=(0.9, 1.1), rotate=10)
+    rows = ascent.compare_recipes(course_model, ("conv3",), channels=[2], steps=3, n=3,
+                                  recipes=("pixel + regularizers", "fft"), moves=moves)
+    goal = ascent.channel("conv3", 2)
+    want = ascent.render(course_model, goal, param="fft", steps=3, **moves).image
+    np.testing.assert_array_equal(rows[1]["images"][0], want)
+    assert not np.array_equal(want, ascent.render(course_model, goal, param="fft", steps=3).image)
+    assert rows[1]["kept"] == pytest.approx(
+        float(ascent.kept_under_transforms(course_model, goal, want, n=3, **moves)[0]), rel=1e-5)
+    np.testing.assert_array_equal(rows[0]["images"][0], ascent.visualize_filter(
+        course_model, "conv3", 2, steps=3, jitter=1).image)
+    rotate_only = ascent.compare_recipes(course_model, ("conv3",), channels=[2], steps=3, n=3,
+                                         recipes=("fft",), moves={"rotate": 10})
+    np.testing.assert_array_equal(rotate_only[0]["images"][0], ascent.render(
+        course_model, goal, param="fft", steps=3, rotate=10).image)
+
+
 def test_recipe_table_can_hold_some_recipes(course_model, capsys):
     """recipes= keeps the table's order and makes the same pictures as render itself; the
     table then measures the activation against render's pixel recipe."""
@@ -344,5 +374,9 @@ def test_recipe_table_can_hold_some_recipes(course_model, capsys):
     assert "100%" in next(l for l in lines if l.startswith("conv2  pixel, robust"))
     with pytest.raises(ValueError, match="recipes must be one of"):
         ascent.compare_recipes(course_model, ("conv2",), channels=[0], steps=1, recipes="fourier")
+    with pytest.raises(ValueError, match="moves must be a dict with some of jitter"):
+        ascent.compare_recipes(course_model, ("conv2",), channels=[0], steps=1, moves={"shift": 3})
+    with pytest.raises(ValueError, match="jitter"):
+        ascent.compare_recipes(course_model, ("conv2",), channels=[0], steps=1, moves={"jitter": -1})
     with pytest.raises(ValueError, match="recipes is empty"):
         ascent.compare_recipes(course_model, ("conv2",), channels=[0], steps=1, recipes=())

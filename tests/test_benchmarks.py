@@ -185,3 +185,6 @@ def test_imagenet_cells_table_marks_slow_and_failed_cells(bench):
     lines = bench.format_cells(rows).splitlines()[2:]
     assert [line.rsplit("|", 2)[-2].strip() for line in lines] == ["yes", "**NO**", "**NO**"]
     assert "| 12.0 |" in lines[0] and "| failed |" in lines[2]
+    # the table names a cell by its first line past the guard and comments
+    assert bench._telling_line("if ready:\n    # VGG16: slow\n    x = f(1)\n") == "x = f(1)"
+    assert bench._telling_line("if ready:\n") == "if ready:"

@@ -137,6 +137,36 @@ def test_explorer_reuses_features_when_perplexity_moves(tiny_model, small_images
     matplotlib.pyplot.close("all")
 
 
+def test_explorer_sample_is_a_nested_random_subset():
+    """The explorer's images: a fixed random sample, each larger one holding the smaller, so a
+    set sorted by class keeps all its classes at any slider position."""
+    labels = np.repeat(np.arange(10), 20)                       # 200 photos sorted by class
+    small, big = embedding.explorer_sample(200, 50), embedding.explorer_sample(200, 120)
+    assert len(small) == 50 and len(set(small)) == 50 and np.all(np.diff(small) > 0)
+    assert set(small) <= set(big)
+    assert set(labels[small]) == set(range(10))                 # the first 50 hold 5 classes
+    np.testing.assert_array_equal(embedding.explorer_sample(200, 50), small)
+    np.testing.assert_array_equal(embedding.explorer_sample(200, 200), np.arange(200))
+    with pytest.raises(ValueError, match="k"):
+        embedding.explorer_sample(10, 11)
+
+
+def test_explorer_shows_every_class_of_a_sorted_set(tiny_model):
+    images = np.random.default_rng(2).uniform(size=(120, 16, 16, 3)).astype(np.float32)
+    n = len(images)
+    y = np.repeat(np.arange(3), n // 3)                         # sorted by class, like photo_set
+    box = embedding.embedding_explorer(tiny_model, images, y, layers=["fc"],
+                                       class_names=["a", "b", "c"])
+    controls = {c.description: c for c in box.children if hasattr(c, "description")}
+    controls["images"].value = controls["images"].min
+    k = box.state["values"]["n_images"]
+    assert k < n
+    dots = [len(c.get_offsets()) for c in box.state["figure"].axes[0].collections[:3]]
+    want = np.bincount(y[embedding.explorer_sample(n, k)], minlength=3)
+    assert dots == list(want) and min(dots) > 0, (dots, want)
+    matplotlib.pyplot.close("all")
+
+
 def test_thumbnail_canvas_puts_each_image_at_its_point():
     colours = [(1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0)]
     imgs = np.stack([np.full((20, 20, 3), 0.25, np.float32), np.full((20, 20, 3), 0.75, np.float32)])

@@ -184,8 +184,8 @@ def test_keeps_positions_means_a_change_at_one_position_stays_there(make, rng):
         assert not graph.keeps_positions(lyr)          # it changes the grid itself
         return
     x1 = x.copy()
-    x1[0, 2, 3] += 5.0
-    changed = np.abs(lyr(x1, training=False).numpy() - y0).sum(-1)[0] > 1e-6
+    x1[0, 2, 3] += [5.0, -2.0, 1.0]   # not the same in every channel: LayerNormalization
+    changed = np.abs(lyr(x1, training=False).numpy() - y0).sum(-1)[0] > 1e-4   # ignores a shift
     only_there = changed[2, 3] and changed.sum() == 1
     assert graph.keeps_positions(lyr) == bool(only_there)
 

@@ -98,6 +98,8 @@ def test_the_stand_in_photo_set_reads_like_the_real_one(empty_caches):
 def test_the_switch_line_is_found_and_replaced():
     cells = ['IMAGENET_MODEL = "vgg16"   # or "resnet50"\nready = 1', "if ready:\n    pass"]
     out = stand_ins.switched(cells, "resnet50")
-    assert out[0].startswith('IMAGENET_MODEL = "resnet50"   # or') and out[1] == cells[1]
+    assert out[0].startswith('IMAGENET_MODEL = "resnet50"   # or "vgg16"') and out[1] == cells[1]
+    back = stand_ins.switched(out, "vgg16")            # the comment names the other model
+    assert back[0].startswith('IMAGENET_MODEL = "vgg16"   # or "resnet50"')
     with pytest.raises(ValueError, match="IMAGENET_MODEL"):
         stand_ins.switched(["x = 1"], "vgg16")

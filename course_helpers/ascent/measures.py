@@ -58,8 +58,9 @@ def gram_similarity(model, layer, images) -> float:
     return float(_mean_pair_similarity(acts))
 
 
-def recipe_image(model, layer, index, recipe, steps, seed=0):
-    """One channel's picture made by one of :data:`RECIPES` in ``steps`` steps."""
+def recipe_image(model, layer, index, recipe, steps, seed=0, moves=None):
+    """One channel's picture made by one of :data:`RECIPES` in ``steps`` steps (``moves``: the
+    jitter, scale and rotate of :func:`render`'s recipes, as checked by :func:`_check_moves`)."""
     recipe = _checks.choice("recipe", recipe, RECIPES)
     if recipe == "pixel, no blur":
         return visualize_filter(model, layer, index, steps=steps, blur_every=0, seed=seed,
@@ -68,17 +69,38 @@ def recipe_image(model, layer, index, recipe, steps, seed=0):
         return visualize_filter(model, layer, index, steps=steps, jitter=1, seed=seed,
                                 progress=False).image
     param = "pixel" if recipe.startswith("pixel") else recipe
-    return render(model, channel(layer, index), param=param, steps=steps, seed=seed).image
+    return render(model, channel(layer, index), param=param, steps=steps, seed=seed,
+                  **_check_moves(moves)).image
+
+
+def _check_moves(moves) -> dict:
+    """``moves`` (None, or a dict with some of ``jitter``, ``scale``, ``rotate``) as the full
+    dict of :func:`render`'s random moves, the missing ones from ``RENDER_DEFAULTS`` (sized for
+    course-cnn's 64-pixel images; at 224 pixels lucid uses jitter 8, scale (0.9, 1.1), rotate
+    10)."""
+    names = ("jitter", "scale", "rotate")
+    if moves is None:
+        moves = {}
+    if not isinstance(moves, dict) or set(moves) - set(names):
+        extra = sorted(set(moves) - set(names)) if isinstance(moves, dict) else moves
+        raise ValueError(f"moves must be a dict with some of {', '.join(names)} (e.g. "
+                         f"dict(jitter=8, scale=(0.9, 1.1), rotate=10)), got {extra!r}.")
+    full = {name: moves.get(name, RENDER_DEFAULTS[name]) for name in names}
+    jitter, scale, rotate = _params.check_robustness(full["jitter"], full["scale"], full["rotate"])
+    return {"jitter": jitter, "scale": scale, "rotate": rotate}
 
 
 def compare_recipes(model, layers=("conv2", "conv4"), channels=range(4), steps=None,
-                    n: int = 16, seed: int = 0, recipes=RECIPES) -> list:
+                    n: int = 16, seed: int = 0, recipes=RECIPES, moves=None) -> list:
     """For each layer and each of ``recipes`` (some of :data:`RECIPES`, in that order), at the
     same ``steps``: the mean over ``channels`` of the high-frequency share, the activation
     reached (the channel's mean activation on its picture) and the share of it kept under
     small random shifts, scales and rotations (:func:`kept_under_transforms`, ``n`` draws).
-    Returns dict rows (with the images under ``"images"``).  Lesson 3.6's table; its ImageNet
-    part passes only the three recipes of :func:`plot_recipes`, to fit VGG16's step cost."""
+    ``moves`` (a dict of ``jitter``, ``scale``, ``rotate``; None: ``RENDER_DEFAULTS``, sized
+    for 64-pixel images) are the random moves of :func:`render`'s recipes and of the ``kept``
+    measure.  Returns dict rows (with the images under ``"images"``).  Lesson 3.6's table; its
+    ImageNet part passes only the three recipes of :func:`plot_recipes`, to fit VGG16's step
+    cost, and moves sized for 224 pixels."""
     from .. import config
 
     model = _checks.model(model)
@@ -87,13 +109,15 @@ def compare_recipes(model, layers=("conv2", "conv4"), channels=range(4), steps=N
     recipes = [recipes] if isinstance(recipes, str) else list(recipes)
     chosen = [_checks.choice("recipes", r, RECIPES) for r in
               _checks.nonempty("recipes", recipes, f"choose among {list(RECIPES)}")]
+    moves = _check_moves(moves)
     rows = []
     for layer in _checks.conv_layer_names(model, list(layers)):
         for recipe in [r for r in RECIPES if r in chosen]:
-            imgs = np.stack([recipe_image(model, layer, c, recipe, steps, seed) for c in channels])
+            imgs = np.stack([recipe_image(model, layer, c, recipe, steps, seed, moves)
+                             for c in channels])
             reached = [float(evaluate(model, channel(layer, c), im)[0][0])
                        for c, im in zip(channels, imgs)]
-            kept = [float(kept_under_transforms(model, channel(layer, c), im, n=n)[0])
+            kept = [float(kept_under_transforms(model, channel(layer, c), im, n=n, **moves)[0])
                     for c, im in zip(channels, imgs)]
             rows.append({"layer": layer, "recipe": recipe, "steps": steps,
                          "hf": float(np.mean([high_frequency_share(im) for im in imgs])),

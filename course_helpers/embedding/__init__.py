@@ -9,11 +9,11 @@ holds the explorer.  Everything is importable from here: ``ch.embedding.extract_
 from .features import (METHODS, PIXELS, available_methods, cached_embedding, cached_features,
                        compare_layers, embed_2d, extract_features, grid_assignment, knn_accuracy,
                        nearest_neighbours, neighbour_agreement, penultimate_layer)
-from .plots import (embedding_explorer, grid_mosaic, plot_embedding, plot_embedding_grid,
+from .plots import (embedding_explorer, explorer_sample, grid_mosaic, plot_embedding, plot_embedding_grid,
                     plot_layer_comparison, plot_neighbours, thumbnail_canvas)
 
 __all__ = ["METHODS", "PIXELS", "available_methods", "cached_embedding", "cached_features",
            "compare_layers", "embed_2d", "extract_features", "grid_assignment", "knn_accuracy",
-           "nearest_neighbours", "neighbour_agreement", "penultimate_layer", "embedding_explorer",
+           "nearest_neighbours", "neighbour_agreement", "penultimate_layer", "embedding_explorer", "explorer_sample",
            "grid_mosaic", "plot_embedding", "plot_embedding_grid", "plot_layer_comparison",
            "plot_neighbours", "thumbnail_canvas"]

@@ -220,11 +220,23 @@ def _explorer_grid_figure():
     return fig, {"mosaic": mosaic, "title": title}
 
 
+def explorer_sample(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Which ``k`` of ``n`` images the embedding explorer shows: the first ``k`` of one fixed
+    random order of all ``n`` (from ``seed``), sorted.  So a sample of a set sorted by class
+    (``ch.data.photo_set``) holds every class, and moving the images slider up only adds
+    images.  Lesson 2."""
+    n = _checks.integer("n", n, low=0)
+    k = _checks.integer("k", k, low=0, high=n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
+
+
 def embedding_explorer(model, images, labels, layers=None, class_names=None):
     """Widget for lesson 2: method, perplexity, number of images, layer, view.
 
     Features are computed once per layer for all images (cached), so only the 2-D embedding
     reruns when a slider moves; each map is cached too.  ``layers`` are names (or indices).
+    The images slider shows a fixed random sample of the images (:func:`explorer_sample`),
+    not the first ones: a photo set sorted by class would otherwise lose its last classes.
     """
     import ipywidgets as w
 
@@ -247,26 +259,27 @@ def embedding_explorer(model, images, labels, layers=None, class_names=None):
              "grid": _widgets.FigureView(_explorer_grid_figure)}   # each built once
 
     def draw(method, perplexity, n_images, layer, view):
-        f = cached_features(model, imgs, layer)[:n_images]
+        shown = explorer_sample(n_max, n_images)
+        f = cached_features(model, imgs, layer)[shown]
         kw = {"perplexity": float(perplexity)} if method == "tsne" else {}
         pts = cached_embedding(f, method, 0, **kw)
-        acc = knn_accuracy(pts, y[:n_images])
+        labs = y[shown]
+        acc = knn_accuracy(pts, labs)
         title = f"{layer} · {method} · {n_images} images · kNN accuracy {acc:.2f}"
         if view == "grid":
             mosaic = _widgets.cached(("embedding.grid", _widgets.array_key(pts), _widgets.array_key(imgs)),
-                                     lambda: grid_mosaic(pts, imgs[:n_images]))
+                                     lambda: grid_mosaic(pts, imgs[shown]))
             parts = views["grid"].parts
             _plotting.set_image(parts["mosaic"], np.clip(mosaic, 0, 1))
             parts["title"].set_text(title)
             return views["grid"].live
         parts = views["map"].parts
         unit = _unit_square(pts)
-        labs = y[:n_images]
         for c, dots in enumerate(parts["dots"]):
             dots.set_offsets(unit[labs == c] if np.any(labs == c) else np.empty((0, 2)))
         parts["thumbs"].set_visible(view == "thumbnails")
         if view == "thumbnails":
-            parts["thumbs"].set_data(thumbnail_canvas(unit, thumbs[:n_images], labs, colours))
+            parts["thumbs"].set_data(thumbnail_canvas(unit, thumbs[shown], labs, colours))
         parts["title"].set_text(title)
         return views["map"].live
 

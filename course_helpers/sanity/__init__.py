@@ -22,14 +22,14 @@ claim testable in three ways, one module each:
 :mod:`.plots` draws the results.
 """
 from .labels import SHUFFLED_CNN, data_randomization, load_shuffled_model, shuffle_labels, ssim
-from .metrics import (Curve, centre_map, deletion_curve, evaluate_explanations, format_table,
+from .metrics import (METRICS, Curve, centre_map, deletion_curve, evaluate_explanations, format_table,
                       insertion_curve, pointing_game, random_map, worse_than)
 from .plots import (plot_curves, plot_map_grid, plot_overlays, plot_randomization,
                     plot_randomization_maps)
 from .randomization import (all_methods, attribution_methods, cascade_order,
                             cascading_randomization, edge_map, randomize_layers, randomized,
                             spearman, standard_methods)
-from .ranking import METRICS, metric_table, rank_agreement, rank_table
+from .ranking import metric_table, rank_agreement, rank_table
 from .road import imputation_system, noisy_linear_impute, road_curve
 from .shortcut import (CORNERS, MARK_COLOUR, MARK_MARGIN, MARK_SIZE, SHORTCUT_CLASS,
                        add_shortcut_mark, cue_recovery, shortcut_mask, shortcut_report,

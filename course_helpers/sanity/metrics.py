@@ -257,6 +257,17 @@ def centre_map(model, images, classes) -> np.ndarray:
 #: Whether a higher score is better, for each column of :func:`evaluate_explanations`' rows.
 HIGHER_IS_BETTER = {"deletion AUC": False, "insertion AUC": True, "pointing game": True}
 
+#: The columns of ``ch.sanity.metric_table`` (:mod:`.ranking`): each metric's name, whether a
+#: higher score is better, and how it is computed (curve kind and baseline or ROAD order).
+METRICS = {
+    "deletion (grey)": (False, "deletion", 0.5),
+    "deletion (blur)": (False, "deletion", "blur"),
+    "insertion (grey)": (True, "insertion", 0.5),
+    "insertion (blur)": (True, "insertion", "blur"),
+    "ROAD most relevant first": (False, "road", "morf"),
+    "ROAD least relevant first": (True, "road", "lerf"),
+}
+
 
 def _directions(metrics, columns) -> dict:
     """{column: higher is better} from ``metrics`` (None, names, or a mapping to a bool or to
@@ -268,8 +279,6 @@ def _directions(metrics, columns) -> dict:
     if isinstance(metrics, dict):
         out = {k: (v[0] if isinstance(v, tuple) else v) for k, v in metrics.items()}
     else:
-        from .ranking import METRICS
-
         known = {**HIGHER_IS_BETTER, **{name: spec[0] for name, spec in METRICS.items()}}
         out = {}
         for m in metrics:

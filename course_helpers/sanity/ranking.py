@@ -10,22 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-
-#: Each metric's column name, whether a higher score is better, and how it is computed.
-METRICS = {
-    "deletion (grey)": (False, "deletion", 0.5),
-    "deletion (blur)": (False, "deletion", "blur"),
-    "insertion (grey)": (True, "insertion", 0.5),
-    "insertion (blur)": (True, "insertion", "blur"),
-    "ROAD most relevant first": (False, "road", "morf"),
-    "ROAD least relevant first": (True, "road", "lerf"),
-}
+from .metrics import METRICS, _as_maps, deletion_curve, insertion_curve
 
 
 def score_map(model, image, class_index, saliency, metric: str, steps: int = 16,
               road_fractions=None) -> float:
     """The area under one :data:`METRICS` curve for one image and map."""
-    from .metrics import deletion_curve, insertion_curve
     from .road import road_curve
 
     metric = _checks.choice("metric", metric, list(METRICS))
@@ -44,7 +34,6 @@ def metric_table(model, images, labels, methods: dict, metrics=None, steps: int 
     ``methods``: ``{name: f(model, images, classes) -> maps (n, h, w)}``, each explaining the
     true label; ``metrics``: names from :data:`METRICS` (default all).  Lesson 8.
     """
-    from .metrics import _as_maps
 
     _checks.model(model)
     batch = _checks.batch_for(model, images)

@@ -106,7 +106,17 @@ def switched(sources, model: str) -> list:
     """The cells with the section's switch line set to ``model``; fails if there is none."""
     if not any(SWITCH.search(s) for s in sources):
         raise ValueError('the ImageNet part has no line `IMAGENET_MODEL = "..."` to switch')
-    return [SWITCH.sub(f'IMAGENET_MODEL = "{model}"', s) for s in sources]
+    from course_helpers.imagenet import MODELS
+
+    others = [m for m in MODELS if m != model]
+    out = []
+    for s in sources:
+        s = SWITCH.sub(f'IMAGENET_MODEL = "{model}"', s)
+        if others:   # the comment names the model one could switch to
+            s = re.sub(rf'^(IMAGENET_MODEL = "{model}"\s*# or )"{model}"', rf'\1"{others[0]}"',
+                       s, flags=re.M)
+        out.append(s)
+    return out
 
 
 def _tree_rss(pid) -> int:
