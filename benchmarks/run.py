@@ -26,6 +26,8 @@ to ``benchmarks/RESULTS.md``.
     python benchmarks/run.py --notebooks          # + memory of every notebook (about 20 more)
     python benchmarks/run.py --quick --models course-cnn --repeats 1 --out /tmp/r.md
     python benchmarks/run.py --rows saliency,smoothgrad,style   # re-measure these, keep the rest
+    python benchmarks/run.py --notebooks --parts-only --skip style,tsne,widgets,methods,featvis
+                                                  # only the ImageNet parts (about 25 minutes)
 """
 from __future__ import annotations
 
@@ -766,9 +768,10 @@ def format_cells(rows) -> str:
     return "\n".join(lines)
 
 
-def bench_memory(notebooks=None, vgg: bool = True, log=print) -> tuple:
+def bench_memory(notebooks=None, vgg: bool = True, log=print, parts_only: bool = False) -> tuple:
     """Peak memory rows: each notebook in quick mode (course-cnn), each lesson's ImageNet part
-    in full mode with each model, and lesson 06's VGG19 cell; and the ImageNet cells' times."""
+    in full mode with each model, and lesson 06's VGG19 cell; and the ImageNet cells' times.
+    ``parts_only``: only the ImageNet parts (their memory rows and cell times)."""
 
     paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
     if notebooks:
@@ -782,6 +785,11 @@ def bench_memory(notebooks=None, vgg: bool = True, log=print) -> tuple:
         cache = Path(scratch.name) / "cache"
         stand_ins.write_photo_set(cache, per_class=PART_PHOTOS_PER_CLASS)
     for p in paths:
+        if parts_only:
+            mem, cells = bench_parts([p], home, cache, log=log)
+            rows += mem
+            cell_rows += cells
+            continue
         res = notebook_peak_mb(p)
         how = "notebook run by nbclient, COURSE_QUICK=1; kernel process tree"
         if res.get("error"):
@@ -1016,6 +1024,9 @@ def main(argv=None) -> int:
                         help="also measure the peak memory of every notebook (slow)")
     parser.add_argument("--only-notebooks", nargs="*", default=None,
                         help="with --notebooks: only notebooks whose name contains one of these")
+    parser.add_argument("--parts-only", action="store_true",
+                        help="with --notebooks: only the lessons' ImageNet parts (memory rows and "
+                             "cell times; the other rows are kept from memory.json)")
     parser.add_argument("--skip", default="",
                         help="comma list of: style,tsne,widgets,methods,featvis (render steps, attacks)")
     parser.add_argument("--quick", action="store_true", help="no VGG19 style row, no t-SNE")
@@ -1095,17 +1106,23 @@ def main(argv=None) -> int:
     memory_rows = cell_rows = None
     if args.notebooks:
         log("notebook memory ...")
-        memory_rows, cell_rows = bench_memory(args.only_notebooks, log=log)
-        if args.only_notebooks and MEMORY_JSON.is_file():   # merge: replace those notebooks
+        memory_rows, cell_rows = bench_memory(args.only_notebooks, log=log,
+                                              parts_only=args.parts_only)
+        if (args.only_notebooks or args.parts_only) and MEMORY_JSON.is_file():
+            # merge: replace the rows of those notebooks (with --parts-only, their parts' rows)
             old = json.loads(MEMORY_JSON.read_text())
-            done = {r["notebook"] for r in memory_rows}
-            memory_rows = sorted([r for r in old["rows"] if r["notebook"] not in done]
-                                 + memory_rows, key=lambda r: r["notebook"])
+            done = {r["notebook"] for r in cell_rows} | {r["notebook"] for r in memory_rows}
+            replaced = (lambda r: r["notebook"] in done and r["model"].endswith("(ImageNet part)")) \
+                if args.parts_only else (lambda r: r["notebook"] in done)
+            memory_rows = sorted([r for r in old["rows"] if not replaced(r)] + memory_rows,
+                                 key=lambda r: r["notebook"])
             cell_rows = sorted([r for r in old.get("cells", []) if r["notebook"] not in done]
                                + cell_rows, key=lambda r: (r["notebook"], r["model"], r["cell"]))
         MEMORY_JSON.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"),
                                            "rows": memory_rows, "cells": cell_rows},
                                           indent=1) + "\n")
+        if args.parts_only and not rows:      # nothing else measured: keep the timed rows
+            return main(["--report-only", "--out", args.out])
     elif MEMORY_JSON.is_file() and Path(args.out) == RESULTS:
         saved = json.loads(MEMORY_JSON.read_text())
         memory_rows, cell_rows = saved["rows"], saved.get("cells")
