@@ -749,7 +749,8 @@ def bench_parts(paths, keras_home, cache, models=PART_MODELS, log=print) -> tupl
             for k, c in enumerate(res["cells"], 1):
                 cells.append({"notebook": p.stem, "model": model, "cell": k,
                               "first_line": _telling_line(c["source"])[:70],
-                              "seconds": c["seconds"], "error": c["error"][:200]})
+                              "seconds": c["seconds"], "mb": c.get("peak_mb"),
+                              "error": c["error"][:200]})
             log(f"  {p.stem} ImageNet part with {model}: {round(res['peak_mb'])} MB, cells "
                 f"{[c['seconds'] and round(c['seconds'], 1) for c in res['cells']]} "
                 f"{errors[:1]}")
@@ -758,13 +759,15 @@ def bench_parts(paths, keras_home, cache, models=PART_MODELS, log=print) -> tupl
 
 def format_cells(rows) -> str:
     """The ImageNet cells' full-mode times as a Markdown table."""
-    lines = ["| notebook | model | cell | first line | seconds | target | met |",
-             "|---|---|---:|---|---:|---|:---:|"]
+    lines = ["| notebook | model | cell | first line | seconds | peak memory while it ran | "
+             "target | met |",
+             "|---|---|---:|---|---:|---:|---|:---:|"]
     for r in rows:
         ok = r["seconds"] is not None and not r["error"] and r["seconds"] < CELL_SECONDS
         sec = "failed" if r["seconds"] is None or r["error"] else f"{r['seconds']:.1f}"
+        mb = f"{r['mb']:.0f} MB" if r.get("mb") else "—"
         lines.append(f"| {r['notebook']} | {r['model']} | {r['cell']} | `{r['first_line']}` | "
-                     f"{sec} | < {CELL_SECONDS} s | {'yes' if ok else '**NO**'} |")
+                     f"{sec} | {mb} | < {CELL_SECONDS} s | {'yes' if ok else '**NO**'} |")
     return "\n".join(lines)
 
 
@@ -825,13 +828,28 @@ def machine() -> str:
         load = f", load average {load[0]:.1f} at the end"
     except OSError:
         load = ""
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores{load}; "
-            f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-            f"tf-keras-vis {tf_keras_vis.__version__}")
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
+            f"({cpu_model()}){load}; Python {platform.python_version()}, TensorFlow "
+            f"{tf.__version__}, tf-keras-vis {tf_keras_vis.__version__}")
+
+
+def cpu_model() -> str:
+    """The CPU's name and whether it has AVX-512 (TensorFlow's convolutions run several times
+    faster with it: VGG16's forward pass took 0.11 s on one machine here and 0.45 s on one with
+    AVX2 only)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU unknown"
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                 if ln.startswith("model name")), "CPU unknown")
+    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines()
+                  if ln.startswith("flags")), [])
+    return f"{name}, {'AVX-512' if 'avx512f' in flags else 'AVX2, no AVX-512' if 'avx2' in flags else 'no AVX2'}"
 
 
 def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="", date=None,
-                  machine_text=None, cell_rows=None) -> str:
+                  machine_text=None, cell_rows=None, memory_machine=None) -> str:
     """Write RESULTS.md: how it was measured, the timing table, the missed targets, memory."""
     miss = missed(rows)
     mem_miss = [r for r in (memory_rows or []) if r["mb"] is None or r["mb"] >= MEMORY_LIMIT_MB]
@@ -909,7 +927,9 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
             f"a photo set of {PART_PHOTOS_PER_CLASS * 10} JPEGs in Imagenette's layout cut from "
             "the shipped photos; the kernel's process tree, polled. Memory and time depend on "
             "the sizes, not on the values. *VGG19 row*: a fresh Python process runs lesson "
-            "06's style-transfer cells on VGG19 (`VmHWM`).",
+            "06's style-transfer cells on VGG19 (`VmHWM`)."
+            + (f" The last memory run (rows it re-measured; the others are kept from earlier "
+               f"runs) was on: {memory_machine}." if memory_machine else ""),
             "",
             format_memory(memory_rows),
             "",
@@ -1044,7 +1064,7 @@ def main(argv=None) -> int:
         memory = json.loads(MEMORY_JSON.read_text()) if MEMORY_JSON.is_file() else {}
         write_results(args.out, rows, memory.get("rows"), saved["repeats"], saved["seconds"],
                       extra=saved["extra"], date=saved["date"], machine_text=saved["machine"],
-                      cell_rows=memory.get("cells"))
+                      cell_rows=memory.get("cells"), memory_machine=memory.get("machine"))
         print(f"wrote {args.out} from {TIMINGS_JSON.name} and {MEMORY_JSON.name}")
         return 0
     skip = set(filter(None, args.skip.split(",")))
@@ -1103,8 +1123,9 @@ def main(argv=None) -> int:
             args.repeats, models=tuple(filter(None, args.models.split(","))))
         rows += new
         log(format_table(new))
-    memory_rows = cell_rows = None
+    memory_rows = cell_rows = memory_machine = None
     if args.notebooks:
+        memory_machine = machine()
         log("notebook memory ...")
         memory_rows, cell_rows = bench_memory(args.only_notebooks, log=log,
                                               parts_only=args.parts_only)
@@ -1119,6 +1140,7 @@ def main(argv=None) -> int:
             cell_rows = sorted([r for r in old.get("cells", []) if r["notebook"] not in done]
                                + cell_rows, key=lambda r: (r["notebook"], r["model"], r["cell"]))
         MEMORY_JSON.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"),
+                                           "machine": memory_machine,
                                            "rows": memory_rows, "cells": cell_rows},
                                           indent=1) + "\n")
         if args.parts_only and not rows:      # nothing else measured: keep the timed rows
@@ -1126,6 +1148,7 @@ def main(argv=None) -> int:
     elif MEMORY_JSON.is_file() and Path(args.out) == RESULTS:
         saved = json.loads(MEMORY_JSON.read_text())
         memory_rows, cell_rows = saved["rows"], saved.get("cells")
+        memory_machine = saved.get("machine")
         log(f"memory rows from {MEMORY_JSON.name} ({saved['date']}; rerun with --notebooks)")
     extra = (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     seconds = _now() - t_start
@@ -1139,7 +1162,7 @@ def main(argv=None) -> int:
             "date": time.strftime("%Y-%m-%d"), "machine": machine(), "repeats": args.repeats,
             "seconds": seconds, "extra": extra, "rows": [asdict(r) for r in rows]}, indent=1) + "\n")
     text = write_results(args.out, rows, memory_rows, args.repeats, seconds, extra=extra,
-                         cell_rows=cell_rows)
+                         cell_rows=cell_rows, memory_machine=memory_machine)
     log(f"wrote {args.out}")
     miss = missed(rows)
     for r, t in miss:

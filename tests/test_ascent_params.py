@@ -151,16 +151,22 @@ def test_first_step_is_adam_on_tensorflows_gradient(course_model):
         np.testing.assert_allclose(one.images, P.to_image(p1, param, 64, 64).numpy(), atol=1e-6)
 
 
-#: The median gain each layer must reach with every parameterization.  conv2 is the exception
-#: the lesson shows: half its first 8 channels fire on flat grey or on noise already (3-6x at
-#: most), and the Fourier images' 1/f spectrum cannot drive its fine-texture channels as hard
-#: as free pixels: measured medians 12.3 (pixel), 9.3 (fft), 6.8 (fft+decorrelated) at 96
-#: steps, and 8.2 for fft+decorrelated at 256 steps.  conv1, conv3, conv4 reach 10x with each.
+#: The median gain each layer must reach with every parameterization.  conv2 is the exception:
+#: half its first 8 channels fire on flat grey or on noise already (3-6x at most), and the
+#: Fourier images' 1/f spectrum cannot drive its fine-texture channels as hard as free pixels:
+#: measured medians 12.3 (pixel), 9.3 (fft), 6.8 (fft+decorrelated) at 96 steps, and 8.2 for
+#: fft+decorrelated at 256 steps.  conv1, conv3, conv4 reach 10x with each (medians at 96
+#: steps, pixel / fft / fft+decorrelated: conv1 33.1 / 20.7 / 16.1, conv3 17.7 / 15.4 / 11.0,
+#: conv4 well above 10 with each).
 LAYER_GAIN = {"conv1": 10, "conv2": 5, "conv3": 10, "conv4": 10}
 
+#: Every parameterization on conv4, and the weakest one (fft+decorrelated, the lowest median in
+#: every layer measured) on the other layers.
+GAIN_CASES = [(param, "conv4") for param in ascent.PARAMS] + [
+    ("fft+decorrelated", layer) for layer in ("conv1", "conv2", "conv3")]
 
-@pytest.mark.parametrize("layer", sorted(LAYER_GAIN))
-@pytest.mark.parametrize("param", ascent.PARAMS)
+
+@pytest.mark.parametrize("param, layer", GAIN_CASES)
 def test_every_parameterization_raises_its_layer_tenfold(course_model, param, layer):
     """Channels 0..7 at render's defaults (96 steps): the layer's median gain over max(grey
     start, random image) is at least 10x (the bar of the pixel test in test_ascent.py; conv2:

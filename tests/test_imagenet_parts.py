@@ -69,3 +69,6 @@ def test_the_part_runs_with_either_model_on_stand_ins(lesson, model, stand_in_ca
     assert not failed, failed
     assert "NOTICE" not in result["cells"][0]["outputs"], result["cells"][0]["outputs"]
     assert sum(c["images"] for c in result["cells"]) >= 1, "the part draws its pictures"
+    # each cell's memory is the most the kernel held while it ran: at most the run's peak
+    peaks = [c["peak_mb"] for c in result["cells"]]
+    assert all(p is not None and 0 < p <= result["peak_mb"] + 1e-6 for p in peaks), peaks

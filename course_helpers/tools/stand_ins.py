@@ -142,10 +142,10 @@ def run_part(notebook, model=None, keras_home=None, cache=None, quick: bool = Tr
     (``model`` replaces the switch's value; None keeps the lesson's own).  ``keras_home`` and
     ``cache`` become ``KERAS_HOME`` and ``COURSE_CACHE``; ``quick`` sets ``COURSE_QUICK=1``.
 
-    Returns ``{"cells": [{"seconds", "error", "outputs", "images", "source"}], "peak_mb",
-    "model"}``: the kernel's peak resident memory (its process tree, polled every 0.1 s), each
-    cell's time as the kernel reports it, its text output, how many pictures it drew and its
-    error (empty when it ran)."""
+    Returns ``{"cells": [{"seconds", "peak_mb", "error", "outputs", "images", "source"}],
+    "peak_mb", "model"}``: the kernel's peak resident memory (its process tree, polled every
+    0.1 s) over the run and while each cell ran, each cell's time as the kernel reports it, its
+    text output, how many pictures it drew and its error (empty when it ran)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -167,13 +167,13 @@ def run_part(notebook, model=None, keras_home=None, cache=None, quick: bool = Tr
     os.environ.update(env)      # the kernel inherits this process's environment
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(Path(notebook).parent)}})
-    peak, stop = [0], threading.Event()
+    samples, stop = [], threading.Event()      # (time, resident bytes) every 0.1 s
 
     def poll():
         while not stop.is_set():
             pid = getattr(getattr(client.km, "provisioner", None), "pid", None) if client.km else None
             if pid:
-                peak[0] = max(peak[0], _tree_rss(pid))
+                samples.append((time.time(), _tree_rss(pid)))
             time.sleep(0.1)
 
     watcher = threading.Thread(target=poll, daemon=True)
@@ -190,19 +190,31 @@ def run_part(notebook, model=None, keras_home=None, cache=None, quick: bool = Tr
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return {"model": chosen.group(1) if chosen else None, "peak_mb": peak[0] / 2**20,
-            "cells": [_cell_result(c) for c in nb.cells[1:]]}
+    cells = [_cell_result(c) for c in nb.cells[1:]]
+    for cell, (start, end) in zip(cells, (_cell_span(c) for c in nb.cells[1:])):
+        during = [rss for t, rss in samples if start is not None and start <= t <= end + 0.2]
+        if not during and start is not None and samples:   # too quick for a poll: the nearest
+            during = [min(samples, key=lambda s: abs(s[0] - start))[1]]
+        cell["peak_mb"] = max(during) / 2**20 if during else None   # the most while it ran
+    return {"model": chosen.group(1) if chosen else None,
+            "peak_mb": max((rss for _, rss in samples), default=0) / 2**20, "cells": cells}
 
 
-def _cell_result(cell) -> dict:
+def _cell_span(cell) -> tuple:
+    """(start, end) of a run cell in seconds since the epoch, from the kernel's timing."""
     from datetime import datetime
 
     timing = cell.metadata.get("execution", {})
     start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-    seconds = None
-    if start and end:
-        parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))   # noqa: E731
-        seconds = (parse(end) - parse(start)).total_seconds()
+    if not (start and end):
+        return None, None
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()   # noqa: E731
+    return parse(start), parse(end)
+
+
+def _cell_result(cell) -> dict:
+    start, end = _cell_span(cell)
+    seconds = None if start is None else end - start
     text, error, images = [], "", 0
     for out in cell.get("outputs", []):
         images += "image/png" in out.get("data", {})
