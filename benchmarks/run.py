@@ -316,7 +316,7 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
     if class_index is None:
         class_index = int(np.argmax(forward_fn(model)(tf.constant(image[None])).numpy()[0]))
     c = class_index
-    ft = forward_times(model, image, ch.occlusion.batch_limit(image.shape, OCCLUSION_BATCH),
+    ft = forward_times(model, image, ch._checks.batch_limit(image.shape, OCCLUSION_BATCH, ch.occlusion.BATCH_PIXELS),
                        repeats=repeats)
     F = ft["F"]
     rows = _LoggedList() if log else []
@@ -365,8 +365,8 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
         rows.append(Row(group, "saliency", s, local["F"], "tf-keras-vis Saliency", p,
                         bound=G, bound_name="G", checks=[("bound", 1.15), ("peer", 1.0)]))
     if "smoothgrad" in only:
-        m = min(SMOOTH_SAMPLES, ch.occlusion.batch_limit(image.shape, 32,
-                                                         ch.occlusion.GRADIENT_BATCH_PIXELS))
+        m = min(SMOOTH_SAMPLES, ch._checks.batch_limit(image.shape, 32,
+                                                       ch.saliency.GRADIENT_BATCH_PIXELS))
         noisy = np.clip(image[None] + np.random.default_rng(0).normal(
             0, 0.15, (m,) + image.shape), 0, 1).astype(np.float32)
         classes = np.array([c] * m, np.int32)
@@ -387,7 +387,7 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
     # IG_STEPS x the per-image gradient call in the batch it uses.  tf-keras-vis has no IG.
     if "integrated_gradients" in only:
         n = IG_STEPS + 1
-        size = ch.occlusion.batch_limit(image.shape, 32, ch.occlusion.GRADIENT_BATCH_PIXELS)
+        size = ch._checks.batch_limit(image.shape, 32, ch.saliency.GRADIENT_BATCH_PIXELS)
         calls = -(-n // size)
         size = -(-n // calls)                   # as integrated_gradients splits the path
         points = np.repeat(image[None], size, axis=0) * np.linspace(0, 1, size, dtype=np.float32)[
@@ -867,7 +867,7 @@ def write_results(path, rows, memory_rows=None, repeats=3, seconds=None, extra="
         "* **F** is one compiled forward pass of one image through the same model; **× F** is a "
         "time in forward-pass equivalents, which carries over to other machines better than "
         "seconds. **Fb** is the per-image time inside a compiled batch as large as occlusion uses "
-        "(64 images of 64 px; 8 of 224 px, `ch.occlusion.batch_limit`): batching amortizes the "
+        "(64 images of 64 px; 8 of 224 px, `ch.occlusion.BATCH_PIXELS`): batching amortizes the "
         "per-call overhead of small models (Fb < F), while large images gain nothing from it.",
         "* **peer ÷ ours** is how many times faster the course's function is than the peer a user "
         "would otherwise pick (tf-keras-vis on the same model and input, or a plain per-patch "

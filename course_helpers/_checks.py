@@ -137,6 +137,14 @@ def model(value, name: str = "model"):
     return _graph.require_model(value, name)
 
 
+def batch_limit(shape, batch_size: int, pixels: int) -> int:
+    """The batch size actually used for images of ``shape`` (H, W, ...): ``batch_size``, capped
+    at ``pixels`` input pixels per batch (each module that batches states its cap and why:
+    ``ch.occlusion.BATCH_PIXELS``, ``ch.saliency.GRADIENT_BATCH_PIXELS``,
+    ``ch.activations.BATCH_PIXELS``, ``ch.embedding.features.BATCH_PIXELS``).  Never below 1."""
+    return max(1, min(int(batch_size), int(pixels) // (int(shape[0]) * int(shape[1]))))
+
+
 def integer(name: str, value, low=None, high=None) -> int:
     """``value`` as an int (numpy ints and whole floats such as 3.0 are accepted) within
     [low, high]; else an error naming ``name``, the value and the allowed range."""

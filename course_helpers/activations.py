@@ -14,7 +14,6 @@ import numpy as np
 
 from . import _checks
 from . import graph as _graph
-from . import occlusion as _occlusion
 from . import plotting as _plotting
 from . import widgets as _widgets
 
@@ -66,7 +65,7 @@ def layer_activations(model, layer, images, batch_size: int = 64, channels=None)
     sub = activation_model(model, layer)
     batch = _checks.batch_for(model, images)
     batch_size = _checks.integer("batch_size", batch_size, low=1)
-    batch_size = _occlusion.batch_limit(batch.shape[1:], batch_size, BATCH_PIXELS)
+    batch_size = _checks.batch_limit(batch.shape[1:], batch_size, BATCH_PIXELS)
     conv = _checks.conv_layer(model, layer).name
     picked = check_channels(int(sub.output_shape[-1]), channels)
     key = ("layer_activations", _widgets.model_key(model), conv, _widgets.array_key(batch))

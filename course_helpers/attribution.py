@@ -31,7 +31,6 @@ import tf_keras as keras
 from . import _checks
 from . import graph as _graph
 from . import models as _models
-from . import occlusion as _occlusion
 from . import saliency as _saliency
 
 BASELINES = ("black", "grey", "blur")
@@ -256,7 +255,7 @@ def integrated_gradients(model, image, class_index, baseline="black", steps: int
     base = baseline_image(model, img, baseline)
     weights = path_weights(steps)
     batch_size = _checks.integer("batch_size", batch_size, low=1)
-    batch_size = _occlusion.batch_limit(img.shape, batch_size, _occlusion.GRADIENT_BATCH_PIXELS)
+    batch_size = _checks.batch_limit(img.shape, batch_size, _saliency.GRADIENT_BATCH_PIXELS)
     n = len(weights)
     batches = -(-n // batch_size)
     size = -(-n // batches)            # batches of even size: 65 points -> 22 + 22 + 21

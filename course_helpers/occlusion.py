@@ -31,17 +31,6 @@ _PREDICT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 #: images run slower per image (VGG16: 64 images of 224 px take ~2x longer each than 8) and
 #: need gigabytes of activations.  Small images still go 64 at a time.
 BATCH_PIXELS = 8 * 224 * 224
-#: The same cap for gradient batches (4 images of 224x224), which keep every layer's
-#: activations for the backward pass: a VGG16 gradient of 8 such images needs 1.1 GB on top of
-#: the model's 1.1 GB, over Binder's 2 GB; 4 at a time cost the same per image.
-GRADIENT_BATCH_PIXELS = 4 * 224 * 224
-
-
-def batch_limit(shape, batch_size: int, pixels: int = BATCH_PIXELS) -> int:
-    """The batch size actually used for images of ``shape`` (H, W, ...): ``batch_size``, capped
-    by ``pixels`` (:data:`BATCH_PIXELS`; :data:`GRADIENT_BATCH_PIXELS` for gradients).
-    Lessons 3.4, 3.5."""
-    return max(1, min(int(batch_size), int(pixels) // (int(shape[0]) * int(shape[1]))))
 
 
 def _predict_fn(model):
@@ -118,8 +107,8 @@ def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, f
     Entry (i, j) is the model's probability of ``class_index`` when the square of side
     ``patch`` with top-left corner (ys[i], xs[j]) is replaced by ``fill``, where
     ``ys = occlusion_positions(H, patch, stride)`` (likewise xs).  All occluded copies are
-    built and predicted in batches of ``batch_size`` (fewer for large images:
-    :func:`batch_limit`), by the model's forward pass compiled once.
+    built and predicted in batches of ``batch_size`` (fewer for large images: at most
+    :data:`BATCH_PIXELS` pixels), by the model's forward pass compiled once.
 
     ``method="auto"`` runs the first conv blocks of a large image (VGG16 at 224 px) only on a
     crop around each patch and reuses the rest of the clean image's activations there: the
@@ -133,7 +122,8 @@ def occlusion_map(model, image, class_index, patch: int = 16, stride: int = 8, f
     img = _checks.image_for(model, image)
     class_index = _checks.check_class(model, class_index)
     patch, stride = _check_geometry(img.shape[:2], patch, stride)
-    batch_size = batch_limit(img.shape, _checks.integer("batch_size", batch_size, low=1))
+    batch_size = _checks.batch_limit(img.shape, _checks.integer("batch_size", batch_size, low=1),
+                                     BATCH_PIXELS)
     method = _checks.choice("method", method, ("auto", "full", "incremental"))
     filler = fill_image(img, fill, patch)
     ys = occlusion_positions(img.shape[0], patch, stride)

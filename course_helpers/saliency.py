@@ -32,6 +32,11 @@ from . import widgets as _widgets
 
 _GRADIENT_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
+#: At most this many pixels per gradient batch (4 images of 224x224): a gradient keeps every
+#: layer's activations for the backward pass, and a VGG16 gradient of 8 such images needs
+#: 1.1 GB on top of the model's 1.1 GB, over Binder's 2 GB; 4 at a time cost the same per image.
+GRADIENT_BATCH_PIXELS = 4 * 224 * 224
+
 
 def gradient_function(model):
     """The compiled gradient step for ``model``, built once and cached.  Lessons 3.5, 5.
@@ -78,7 +83,7 @@ def input_gradient(model, images, class_indices, batch_size: int = 32) -> np.nda
 
     ``class_indices`` is one index for all images or one per image.  The images go through
     :func:`gradient_function` in batches of ``batch_size`` (fewer for large images:
-    ``ch.occlusion.batch_limit``).
+    at most :data:`GRADIENT_BATCH_PIXELS` pixels).
 
     Written out in lesson 04, "In plain code: saliency".
     """
@@ -86,7 +91,7 @@ def input_gradient(model, images, class_indices, batch_size: int = 32) -> np.nda
     batch = _checks.batch_for(model, images)
     classes = _classes(model, class_indices, len(batch))
     batch_size = _checks.integer("batch_size", batch_size, low=1)
-    batch_size = _occlusion.batch_limit(batch.shape[1:], batch_size, _occlusion.GRADIENT_BATCH_PIXELS)
+    batch_size = _checks.batch_limit(batch.shape[1:], batch_size, GRADIENT_BATCH_PIXELS)
     fn = gradient_function(model)
     out = [fn(tf.constant(batch[i:i + batch_size]), tf.constant(classes[i:i + batch_size]))[0]
            for i in range(0, len(batch), batch_size)]
@@ -126,7 +131,7 @@ def saliency_map(model, image, class_index, smooth_samples: int = 0, noise: floa
     the absolute gradients of that many noisy copies (Gaussian, standard deviation ``noise``
     times the image's value range: ``image + sigma * rng.standard_normal(image.shape,
     dtype=np.float32)`` per copy, ``rng = np.random.default_rng(seed)``) are averaged first, in batches of
-    ``batch_size`` (fewer for large images: ``ch.occlusion.batch_limit``).
+    ``batch_size`` (fewer for large images: at most :data:`GRADIENT_BATCH_PIXELS` pixels).
 
     Written out in lesson 04, "In plain code: saliency" and "In plain code: SmoothGrad".
     """
@@ -144,8 +149,8 @@ def saliency_map(model, image, class_index, smooth_samples: int = 0, noise: floa
     sigma = noise * float(img.max() - img.min())
     draws = standard_noise(_checks.integer("seed", seed), (smooth_samples,) + img.shape)
     total = np.zeros(img.shape, np.float32)
-    batch_size = _occlusion.batch_limit(img.shape, batch_size,  # 4 at a time at 224 px
-                                        _occlusion.GRADIENT_BATCH_PIXELS)
+    batch_size = _checks.batch_limit(img.shape, batch_size,  # 4 at a time at 224 px
+                                     GRADIENT_BATCH_PIXELS)
     for start in range(0, smooth_samples, batch_size):
         m = min(batch_size, smooth_samples - start)
         noisy = draws[start:start + m] * np.float32(sigma)   # the copies' noise, in float32

@@ -61,7 +61,7 @@ BATCH_PIXELS = 1 << 17
 def _batch_size(x, batch_size):
     """``batch_size``, or for None as many images as hold about :data:`BATCH_PIXELS` pixels."""
     if batch_size is None:
-        return max(1, min(64, BATCH_PIXELS // int(np.prod(x.shape[1:3]))))
+        return _checks.batch_limit(x.shape[1:3], 64, BATCH_PIXELS)
     return _checks.integer("batch_size", batch_size, low=1)
 
 

@@ -13,7 +13,6 @@ import numpy as np
 
 from .. import _checks
 from .. import activations as _acts
-from .. import occlusion as _occlusion
 from .. import plotting as _plotting
 
 def _as_maps(maps, n, shape):
@@ -79,8 +78,8 @@ def _curve(model, image, class_index, saliency, steps, start, end, batch_size):
     steps = _checks.integer("steps", steps, low=1)
     # the steps + 1 images of a curve go through in batches of at most 4 photos of 224 px:
     # all 13 of a 12-step VGG16 curve at once would overflow Binder's 2 GB
-    batch_size = _occlusion.batch_limit(img.shape, _checks.integer("batch_size", batch_size, low=1),
-                                        _acts.BATCH_PIXELS)
+    batch_size = _checks.batch_limit(img.shape, _checks.integer("batch_size", batch_size, low=1),
+                                     _acts.BATCH_PIXELS)
     sal = _check_map(saliency, img.shape[:2])
     a, b = start(img), end(img)
     h, w = img.shape[:2]
