@@ -228,6 +228,36 @@ def test_render_is_deterministic_for_a_seed_and_compiled_once(course_model):
     assert ascent.render_trace_count(course_model) == traces   # other channel: no retrace
 
 
+def test_render_keeps_the_most_recently_used_compiled_steps(course_model):
+    """At most RENDER_CACHE_SIZE compiled steps per model: a step used again stays compiled,
+    the least recently used is forgotten (and traced again when it comes back), and a
+    forgotten step gives the same pictures once traced again."""
+    from course_helpers.ascent import rendering
+
+    size = rendering.RENDER_CACHE_SIZE
+    assert size >= 2
+    layers = ["conv1", "conv2", "conv3", "conv4", "conv1", "conv2", "conv3", "conv4"][:size + 1]
+    params = ascent.PARAMS * 3
+    goals = [(ascent.channel(layer, 1), param) for layer, param in zip(layers, params)]
+    assert len({(g.key(), p) for g, p in goals}) == size + 1     # size + 1 different steps
+    ascent.render(course_model, goals[0][0], param=goals[0][1], steps=2, seed=1)
+    traced = lambda: ascent.render_trace_count(course_model)     # noqa: E731
+    made = [ascent.render(course_model, goal, param=param, steps=2, seed=1)   # fill the cache
+            for goal, param in goals[1:size]]
+    before = traced()
+    ascent.render(course_model, goals[0][0], param=goals[0][1], steps=2, seed=1)
+    assert traced() == before                          # used again: still compiled
+    ascent.render(course_model, goals[size][0], param=goals[size][1], steps=2, seed=1)
+    assert traced() == before + 1                      # a new one: goals[1] is forgotten
+    assert len(rendering._RENDER_STEPS[course_model]) == size
+    ascent.render(course_model, goals[0][0], param=goals[0][1], steps=2, seed=1)
+    assert traced() == before + 1                      # goals[0] was used recently: kept
+    again = ascent.render(course_model, goals[1][0], param=goals[1][1], steps=2, seed=1)
+    assert traced() == before + 2                      # goals[1] was forgotten: traced again
+    np.testing.assert_array_equal(again.images, made[0].images)   # the same pictures
+    np.testing.assert_array_equal(again.history, made[0].history)
+
+
 def test_kept_under_transforms(course_model, shapes):
     x = shapes[0][:2]
     goal = ascent.channel("conv2", 4)

@@ -25,6 +25,13 @@ RENDER_DEFAULTS = dict(steps=128, lr=0.1, jitter=2, scale=(0.95, 1.05), rotate=5
 
 _BETAS = (0.9, 0.999)
 _RENDER_STEPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_EVICTED_TRACES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+#: How many compiled steps :func:`render` keeps per model, the most recently used.  Each holds
+#: a traced graph of the model's gradient: for VGG16 about 13 MB, so keeping all the steps of
+#: lesson 05's ImageNet part (eight objectives and parameterizations) held about 100 MB more
+#: memory before its batch of four images.
+RENDER_CACHE_SIZE = 4
 
 
 class Rendering(NamedTuple):
@@ -82,18 +89,25 @@ def _make_render_step(model, objective, param, h, w, decay):
 
 
 def _render_fns(model, objective, param, h, w, decay):
-    per_model = _RENDER_STEPS.setdefault(model, {})
+    per_model = _RENDER_STEPS.setdefault(model, {})     # in order of use, oldest first
     key = (objective.key(), param, h, w, float(decay))
-    if key not in per_model:
-        per_model[key] = _make_render_step(model, objective, param, h, w, decay)
-    return per_model[key]
+    fns = per_model.pop(key, None)
+    if fns is None:
+        fns = _make_render_step(model, objective, param, h, w, decay)
+        while len(per_model) >= RENDER_CACHE_SIZE:     # forget the least recently used
+            old_step, _ = per_model.pop(next(iter(per_model)))
+            _EVICTED_TRACES[model] = (_EVICTED_TRACES.get(model, 0)
+                                      + old_step.experimental_get_tracing_count())
+    per_model[key] = fns
+    return fns
 
 
 def render_trace_count(model) -> int:
-    """How many times :func:`render`'s compiled steps for ``model`` were traced."""
+    """How many times :func:`render`'s compiled steps for ``model`` were traced (those it
+    still keeps, :data:`RENDER_CACHE_SIZE`, and those it forgot)."""
     model = _checks.model(model)
-    return sum(step.experimental_get_tracing_count()
-               for step, _ in _RENDER_STEPS.get(model, {}).values())
+    return _EVICTED_TRACES.get(model, 0) + sum(step.experimental_get_tracing_count()
+                                               for step, _ in _RENDER_STEPS.get(model, {}).values())
 
 
 def render(model, objective, param: str = "fft+decorrelated", steps: int = RENDER_DEFAULTS["steps"],
