@@ -72,3 +72,21 @@ def test_the_part_runs_with_either_model_on_stand_ins(lesson, model, stand_in_ca
     # each cell's memory is the most the kernel held while it ran: at most the run's peak
     peaks = [c["peak_mb"] for c in result["cells"]]
     assert all(p is not None and 0 < p <= result["peak_mb"] + 1e-6 for p in peaks), peaks
+
+
+def test_readme_and_course_map_name_the_lessons_that_start_with_resnet50():
+    """README.md and index.ipynb say which parts start with ResNet50: the switches agree."""
+    starts = {}
+    for lesson in LESSONS:
+        nb = nbformat.read(str(path(lesson)), as_version=4)
+        head = next(c.source for c in nb.cells if stand_ins.TAG in c.metadata.get("tags", []))
+        starts[lesson[:2]] = stand_ins.SWITCH.search(head).group(1)
+    resnet = sorted(k for k, m in starts.items() if m == "resnet50")
+    assert resnet and len(resnet) < len(starts), starts
+    said = ", ".join(resnet[:-1]) + " and " + resnet[-1] if len(resnet) > 1 else resnet[0]
+    words = ["Lessons", *said.split(), "start", "with", "ResNet50"]
+    sentence = re.compile(r"\s+".join(map(re.escape, words)))
+    readme = (NOTEBOOKS.parent / "README.md").read_text()
+    index = "\n".join(c.source for c in nbformat.read(str(NOTEBOOKS / "index.ipynb"), as_version=4).cells)
+    for name, text in (("README.md", readme), ("index.ipynb", index)):
+        assert sentence.search(text), f"{name} should say: Lessons {said} start with ResNet50"
