@@ -316,8 +316,8 @@ def bench_model(name: str, repeats: int = 3, occlusion=(32, 16), image=None, cla
     if class_index is None:
         class_index = int(np.argmax(forward_fn(model)(tf.constant(image[None])).numpy()[0]))
     c = class_index
-    ft = forward_times(model, image, ch._checks.batch_limit(image.shape, OCCLUSION_BATCH, ch.occlusion.BATCH_PIXELS),
-                       repeats=repeats)
+    fb_size = ch._checks.batch_limit(image.shape, OCCLUSION_BATCH, ch.occlusion.BATCH_PIXELS)
+    ft = forward_times(model, image, fb_size, repeats=repeats)
     F = ft["F"]
     rows = _LoggedList() if log else []
     rows += [Row(group, "F: forward pass, 1 image (compiled)", F, F),

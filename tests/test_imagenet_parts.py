@@ -78,8 +78,7 @@ def test_readme_and_course_map_name_the_lessons_that_start_with_resnet50():
     """README.md and index.ipynb say which parts start with ResNet50: the switches agree."""
     starts = {}
     for lesson in LESSONS:
-        nb = nbformat.read(str(path(lesson)), as_version=4)
-        head = next(c.source for c in nb.cells if stand_ins.TAG in c.metadata.get("tags", []))
+        head = stand_ins.part_cells(path(lesson))[1][0]     # the part's first cell
         starts[lesson[:2]] = stand_ins.SWITCH.search(head).group(1)
     resnet = sorted(k for k, m in starts.items() if m == "resnet50")
     assert resnet and len(resnet) < len(starts), starts
